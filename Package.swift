@@ -16,8 +16,13 @@ let package = Package(
         .target(name: "Kafka", dependencies: ["KafkaShim", "CRdKafka"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
 
+        // Records of every topic, upstream and derived: strict, fast, deterministic JSON.
+        .target(name: "Codec"),
+        .testTarget(name: "CodecTests", dependencies: ["Codec"], resources: [.copy("Fixtures")]),
+
         // Benchmarks: the C ceiling beside the Swift client, one executable, one run.
         .target(name: "KafkaBenchC", dependencies: ["KafkaShim"], path: "Benchmarks/KafkaBenchC"),
         .executableTarget(name: "kafka-bench", dependencies: ["Kafka", "KafkaBenchC"], path: "Benchmarks/kafka-bench"),
+        .executableTarget(name: "codec-bench", dependencies: ["Codec"], path: "Benchmarks/codec-bench"),
     ]
 )

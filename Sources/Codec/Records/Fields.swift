@@ -1,0 +1,99 @@
+/// Tracks which known fields an object had: a repeated known key is an error (which of two
+/// values would be "the" weight?), a missing required one names itself.
+@usableFromInline
+struct FieldSet {
+    @usableFromInline var seen: UInt64 = 0
+
+    @inlinable init() {}
+
+    @inlinable
+    mutating func mark(_ bit: Int, _ name: StaticString) throws(DecodeError) {
+        let mask: UInt64 = 1 << UInt64(bit)
+        if seen & mask != 0 { throw DecodeError("duplicate key \"\(name)\"") }
+        seen |= mask
+    }
+}
+
+@inlinable
+func required<T>(_ value: T?, _ name: String) throws(DecodeError) -> T {
+    guard let value else { throw DecodeError("missing required field", path: [.key(name)]) }
+    return value
+}
+
+extension JSONReader {
+    /// A non-negative integer (weights, counts, bytes).
+    @inlinable
+    public mutating func readCount() throws(DecodeError) -> Int64 {
+        let v = try readInt()
+        if v < 0 { throw DecodeError("must not be negative, got \(v)") }
+        return v
+    }
+
+    /// A string or null.
+    @inlinable
+    public mutating func readOptionalString() throws(DecodeError) -> String? {
+        readNull() ? nil : try readString()
+    }
+
+    /// A non-empty string.
+    @inlinable
+    public mutating func readNonEmptyString() throws(DecodeError) -> String {
+        let s = try readString()
+        if s.isEmpty { throw DecodeError("must not be empty") }
+        return s
+    }
+
+    /// An HS code: 6 to 10 digits.
+    public mutating func readHSCode() throws(DecodeError) -> String {
+        let s = try readString()
+        guard (6...10).contains(s.utf8.count), s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            throw DecodeError("expected HS code of 6 to 10 digits, got \"\(s.prefix(20))\"")
+        }
+        return s
+    }
+
+    public mutating func readCountry() throws(DecodeError) -> String {
+        try readCode(letters: 2, uppercase: true, what: "ISO 3166-1 alpha-2 country code")
+    }
+
+    /// Decodes a whole record from bytes: one JSON object, nothing after it.
+    public static func decode<T>(_ bytes: UnsafeRawBufferPointer, _ body: (inout JSONReader) throws(DecodeError) -> T) throws(DecodeError) -> T {
+        var reader = JSONReader(bytes)
+        let value = try body(&reader)
+        try reader.expectEnd()
+        return value
+    }
+}
+
+/// Where a derived record came from: the input record's coordinates, for audit.
+public struct Provenance: Hashable, Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+
+    public func encode(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("topic"); w.string(topic)
+        w.key("partition"); w.int(partition)
+        w.key("offset"); w.int(offset)
+        w.endObject()
+    }
+
+    public static func decode(from r: inout JSONReader) throws(DecodeError) -> Provenance {
+        var topic: String?, partition: Int64?, offset: Int64?
+        try r.readObject { r, key throws(DecodeError) in
+            if key == "topic" { topic = try r.readString() }
+            else if key == "partition" { partition = try r.readCount() }
+            else if key == "offset" { offset = try r.readCount() }
+            else { try r.skipValue() }
+        }
+        return Provenance(topic: try required(topic, "topic"), partition: Int32(clamping: try required(partition, "partition")),
+                          offset: try required(offset, "offset"))
+    }
+}
