@@ -7,6 +7,13 @@ let package = Package(
     products: [
         .library(name: "Kafka", targets: ["Kafka"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
     targets: [
         // librdkafka >= 2.8 from pkg-config (ops/install-deps puts it in /usr/local).
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
@@ -19,6 +26,26 @@ let package = Package(
         // Records of every topic, upstream and derived: strict, fast, deterministic JSON.
         .target(name: "Codec"),
         .testTarget(name: "CodecTests", dependencies: ["Codec"], resources: [.copy("Fixtures")]),
+
+        // Settings of every program: defaults < YAML file < environment, validated, documented.
+        .target(name: "FleetConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "FleetConfigTests", dependencies: ["FleetConfig"]),
+
+        // The topic catalogue: names, keys, schemas, partitions, configs; renders asyncapi.yaml.
+        .target(name: "Catalogue"),
+
+        // Reference tables (HS, strategic prefixes, countries, airports, FX), reloadable.
+        .target(name: "ReferenceData", dependencies: ["Codec"]),
+
+        // The loop every worker shares: exactly-once consume–transform–produce, state stores
+        // with changelogs, stream time, dead letters, lifecycle, health and metrics.
+        .target(name: "WorkerRuntime", dependencies: [
+            "Kafka", "Codec", "FleetConfig", "Catalogue", "ReferenceData",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
 
         // Benchmarks: the C ceiling beside the Swift client, one executable, one run.
         .target(name: "KafkaBenchC", dependencies: ["KafkaShim"], path: "Benchmarks/KafkaBenchC"),

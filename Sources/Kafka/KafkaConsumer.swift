@@ -249,6 +249,23 @@ public final class KafkaConsumer: Sendable {
         return Dictionary(uniqueKeysWithValues: PartitionList.read(list).map { ($0.0, $0.1) })
     }
 
+    /// Moves the read position of assigned partitions (e.g. back to the last committed offsets
+    /// after an aborted transaction, so that the batch is processed again).
+    public func seek(_ offsets: [TopicPartition: Int64], timeout: Duration = .seconds(10)) throws(KafkaError) {
+        if offsets.isEmpty { return }
+        let list = PartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        if let error = rd_kafka_seek_partitions(core.handle, list, timeout.milliseconds) {
+            let code = rd_kafka_error_code(error)
+            let text = String(cString: rd_kafka_error_string(error))
+            rd_kafka_error_destroy(error)
+            throw KafkaError(code: code.rawValue, message: "seek: \(text)", brokers: core.brokers)
+        }
+        for (tp, _, e) in PartitionList.read(list) where e != 0 {
+            throw KafkaError(code: rd_kafka_resp_err_t(rawValue: e), context: "seek \(tp)", brokers: core.brokers, topic: tp.topic)
+        }
+    }
+
     public func pause(_ partitions: [TopicPartition]) {
         let list = PartitionList.make(partitions)
         defer { rd_kafka_topic_partition_list_destroy(list) }

@@ -1,0 +1,135 @@
+import Codec
+import Kafka
+import ReferenceData
+
+/// One consumed record as a handler sees it. The key and value are views into the consumed
+/// message: valid during `handle` only.
+public struct InputRecord {
+    public let topic: String
+    public let partition: Int32
+    public let offset: Int64
+    public let timestampMs: Int64?
+    public let key: UnsafeRawBufferPointer?
+    public let value: UnsafeRawBufferPointer?
+    let message: ConsumerMessage?
+
+    public init(topic: String, partition: Int32, offset: Int64, timestampMs: Int64?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestampMs = timestampMs
+        self.key = key
+        self.value = value
+        message = nil
+    }
+
+    init(_ m: ConsumerMessage) {
+        topic = m.topic
+        partition = m.partition
+        offset = m.offset
+        timestampMs = m.timestampMs
+        key = m.key
+        value = m.value
+        message = m
+    }
+
+    public var provenance: Provenance { Provenance(topic: topic, partition: partition, offset: offset) }
+
+    public var headers: [(name: String, value: [UInt8])] { message?.headers ?? [] }
+
+    /// The value, or a decode error saying it is missing (a null value is not a record).
+    public func requireValue() throws(DecodeError) -> UnsafeRawBufferPointer {
+        guard let value else { throw DecodeError("record has no value (null)") }
+        return value
+    }
+
+    public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// A worker's logic: a plain object driven by the runtime, testable without Kafka
+/// (see `HandlerHarness`). It keeps its state only in the stores it declares, so that the
+/// runtime can roll state back with an aborted transaction, write it to the changelog and
+/// move it with its partition.
+public protocol StreamHandler: AnyObject {
+    /// Processes one record: emit outputs and update state through `context`. Throwing sends
+    /// the record to the dead-letter topic with the error as the reason; processing continues.
+    func handle(_ record: InputRecord, _ context: HandlerContext) throws
+    /// The stream time (highest event time seen) of a partition advanced: emit what became
+    /// final (closed windows, expired joins). Default: nothing.
+    func streamTimeAdvanced(partition: Int32, to time: Timestamp, _ context: HandlerContext) throws
+}
+
+extension StreamHandler {
+    public func streamTimeAdvanced(partition: Int32, to time: Timestamp, _ context: HandlerContext) throws {}
+}
+
+/// Something a handler produced.
+public struct OutputRecord {
+    public var topic: String
+    public var partition: Int32?
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [(String, [UInt8])]
+}
+
+/// The handler's view of the runtime while it processes: outputs, state, event time, lateness.
+/// One per task, reused for every record; single-threaded.
+public final class HandlerContext {
+    public let worker: String
+    public internal(set) var reference: ReferenceSnapshot
+    /// The partition being processed (state stores are per partition).
+    public internal(set) var partition: Int32 = 0
+    var stores: StoreSet
+    var outputs: [OutputRecord] = []
+    var eventTime: Timestamp?
+    var lateReason: String?
+    var writer = JSONWriter(capacity: 2048)
+    /// Counters a handler bumps (e.g. unknown airport); exported as metrics by the runtime.
+    public internal(set) var counters: [String: Int] = [:]
+
+    init(worker: String, reference: ReferenceSnapshot, stores: StoreSet) {
+        self.worker = worker
+        self.reference = reference
+        self.stores = stores
+    }
+
+    func reset(partition: Int32) {
+        self.partition = partition
+        eventTime = nil
+        lateReason = nil
+    }
+
+    /// Emits a JSON record written in place.
+    public func emit(topic: String, key: String?, partition: Int32? = nil, headers: [(String, [UInt8])] = [],
+                     _ write: (inout JSONWriter) -> Void) {
+        writer.removeAll()
+        write(&writer)
+        outputs.append(OutputRecord(topic: topic, partition: partition, key: key.map { Array($0.utf8) }, value: writer.bytes, headers: headers))
+    }
+
+    /// Emits bytes as they are (repartitioning, pass-through).
+    public func emitRaw(topic: String, key: [UInt8]?, value: [UInt8]?, partition: Int32? = nil, headers: [(String, [UInt8])] = []) {
+        outputs.append(OutputRecord(topic: topic, partition: partition, key: key, value: value, headers: headers))
+    }
+
+    /// The record's event time: advances the partition's stream time after the record.
+    public func observe(eventTime: Timestamp) {
+        if let t = self.eventTime { self.eventTime = max(t, eventTime) } else { self.eventTime = eventTime }
+    }
+
+    /// Sends the current record to `late.<worker>` instead of processing it.
+    public func markLate(_ reason: String) { lateReason = reason }
+
+    public func count(_ name: String, by n: Int = 1) { counters[name, default: 0] += n }
+
+    /// A state store of the current partition.
+    public func store(_ name: String) -> KeyValueStore {
+        guard let s = stores.store(name, partition: partition) else {
+            preconditionFailure("store \(name) of partition \(partition) is not open (declare it in the worker's stores)")
+        }
+        return s
+    }
+
+    /// All partitions this instance holds state for.
+    public var assignedPartitions: [Int32] { stores.partitions }
+}

@@ -1,0 +1,95 @@
+import Catalogue
+import FleetConfig
+
+/// Settings every worker has. A worker's own settings come after these in its spec.
+public enum RuntimeSettings {
+    public static func common(worker: String, httpPort: Int) -> [Setting] {
+        let short = Catalogue.shortName(worker)
+        return [
+            Setting("http.port", .int(1...65535), default: String(httpPort), "Port of /healthz, /readyz and /metrics."),
+            Setting("log.level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info",
+                    "Lowest level logged (JSON lines on stdout)."),
+            Setting("processing.guarantee", .choice(["exactly_once", "at_least_once"]), default: "exactly_once",
+                    "exactly_once: transactional producer, consumed offsets committed in the transaction, outputs read_committed. at_least_once: idempotent producer, offsets committed after delivery (faster; duplicates possible after a crash)."),
+            Setting("group.id", .name, default: "cargowatch-\(short)", "Consumer group; instances with the same group share the partitions."),
+            Setting("instance.id", .string, default: "", "Stable id of this instance (default: host name); part of the transactional.id so a restart fences its predecessor at once."),
+            Setting("batch.max_records", .int(1...100_000), default: "5000", "Most records taken from one poll."),
+            Setting("batch.max_wait", .duration(.milliseconds(1)...(.seconds(10))), default: "50ms", "Longest a poll waits for records."),
+            Setting("commit.interval", .duration(.milliseconds(1)...(.seconds(60))), default: "100ms",
+                    "How often a transaction is committed (exactly_once) or offsets are committed (at_least_once)."),
+            Setting("record.max_bytes", .int(1024...(64 << 20)), default: String(1 << 20), "Larger input records go to the dead-letter topic unread."),
+            Setting("shutdown.deadline", .duration(.seconds(1)...(.seconds(600))), default: "30s",
+                    "On SIGTERM/SIGINT: finish the batch, commit and leave the group within this time, then exit anyway. A second signal exits at once."),
+            Setting("topics.dlq", .name, default: Catalogue.deadLetterTopic(worker), "Dead-letter topic."),
+            Setting("topics.wait_interval", .duration(.seconds(1)...(.seconds(300))), default: "5s",
+                    "While required topics are missing: how often to check again (the worker stays not-ready meanwhile)."),
+            Setting("reference.dir", .string, default: "", "Directory of the reference tables (default: ./reference, or /opt/cargowatch/reference in the image)."),
+            Setting("reference.reload_interval", .duration(.seconds(1)...(.seconds(86_400))), default: "60s",
+                    "How often to check the reference files for changes (SIGHUP reloads at once)."),
+        ]
+    }
+
+    /// librdkafka defaults of the fleet; any `KAFKA_*` variable or `kafka:` entry overrides them.
+    public static let kafkaDefaults: [String: String] = [
+        "bootstrap.servers": "localhost:9092",
+        // Java clients partition by murmur2; matching it keeps co-partitioned joins correct when
+        // upstream producers are Java.
+        "partitioner": "murmur2_random",
+    ]
+}
+
+/// The typed view of the common settings.
+public struct RuntimeOptions: Sendable {
+    public enum Guarantee: String, Sendable { case exactlyOnce = "exactly_once", atLeastOnce = "at_least_once" }
+
+    public var worker: String
+    public var httpPort: Int
+    public var logLevel: String
+    public var guarantee: Guarantee
+    public var groupID: String
+    public var instanceID: String
+    public var maxBatch: Int
+    public var maxWait: Duration
+    public var commitInterval: Duration
+    public var maxRecordBytes: Int
+    public var shutdownDeadline: Duration
+    public var deadLetterTopic: String
+    public var topicWaitInterval: Duration
+    public var referenceDirectory: String?
+    public var referenceReloadInterval: Duration
+    public var kafka: [String: String]
+
+    public init(worker: String, config: LoadedConfig) {
+        self.worker = worker
+        httpPort = config.int("http.port")
+        logLevel = config.string("log.level")
+        guarantee = Guarantee(rawValue: config.string("processing.guarantee")) ?? .exactlyOnce
+        groupID = config.string("group.id")
+        let instance = config.string("instance.id")
+        instanceID = instance.isEmpty ? RuntimeOptions.hostName() : instance
+        maxBatch = config.int("batch.max_records")
+        maxWait = config.duration("batch.max_wait")
+        commitInterval = config.duration("commit.interval")
+        maxRecordBytes = config.int("record.max_bytes")
+        shutdownDeadline = config.duration("shutdown.deadline")
+        deadLetterTopic = config.string("topics.dlq")
+        topicWaitInterval = config.duration("topics.wait_interval")
+        let dir = config.string("reference.dir")
+        referenceDirectory = dir.isEmpty ? nil : dir
+        referenceReloadInterval = config.duration("reference.reload_interval")
+        kafka = config.kafkaProperties(defaults: RuntimeSettings.kafkaDefaults)
+    }
+
+    static func hostName() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, buf.count)
+        let name = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "instance" : name
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,572 @@
+import Catalogue
+import Codec
+import Foundation
+import Kafka
+import Logging
+import ReferenceData
+import Synchronization
+
+/// One consume–transform–produce loop of a worker: a consumer group over some input topics,
+/// a handler, its state stores and (in exactly-once mode) a transactional producer.
+public struct TaskDefinition: Sendable {
+    public let name: String
+    public let inputs: [String]
+    /// Topics the task writes (checked to exist before it starts).
+    public let outputs: [String]
+    public let stores: [StoreDefinition]
+    /// `range` for tasks whose inputs are co-partitioned by key (a join): the same partition
+    /// number of every input then lands on the same instance. Otherwise `cooperative-sticky`.
+    public let assignor: String
+    public let makeHandler: @Sendable () -> StreamHandler
+
+    public init(name: String, inputs: [String], outputs: [String], stores: [StoreDefinition] = [], assignor: String = "cooperative-sticky",
+                makeHandler: @escaping @Sendable () -> StreamHandler) {
+        self.name = name
+        self.inputs = inputs
+        self.outputs = outputs
+        self.stores = stores
+        self.assignor = assignor
+        self.makeHandler = makeHandler
+    }
+
+    /// The changelog topic of a store: `<worker short name>.<task>.<store>.changelog`, compacted.
+    public static func changelogTopic(worker: String, task: String, store: String) -> String {
+        "\(Catalogue.shortName(worker)).\(task).\(store).changelog"
+    }
+}
+
+/// Internal stores the runtime keeps for every task.
+enum RuntimeStore {
+    static let name = "_runtime"
+    static let streamTimeKey = "stream_time"
+}
+
+/// Header names the runtime writes.
+public enum RuntimeHeaders {
+    public static let sourceTopic = "cw.source.topic"
+    public static let sourcePartition = "cw.source.partition"
+    public static let sourceOffset = "cw.source.offset"
+    /// `<transactional.id>/<run id>/<transaction number>`: which transaction wrote a record.
+    public static let transaction = "cw.txn"
+    public static let dlqReason = "cw.dlq.reason"
+    public static let dlqKind = "cw.dlq.kind"
+    public static let dlqWorker = "cw.dlq.worker"
+    public static let dlqTime = "cw.dlq.time"
+    public static let lateReason = "cw.late.reason"
+}
+
+/// Why a task stopped with an error (the worker exits non-zero and is restarted).
+public struct TaskFailure: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+final class StreamTask: @unchecked Sendable {
+    // @unchecked: everything mutable below is touched only by the task's own thread; the
+    // cross-thread parts (stop flag, health, metrics) are Sendable types.
+    let definition: TaskDefinition
+    let options: RuntimeOptions
+    let health: Health
+    let metrics: RuntimeMetrics
+    let reference: ReferenceStore?
+    let logger: Logger
+    let stopRequested = Atomic<Bool>(false)
+
+    private var consumer: KafkaConsumer!
+    private var restoreConsumer: KafkaConsumer!
+    private var producer: KafkaProducer!
+    private var transactional: TransactionalProducer?
+    private let handler: StreamHandler
+    private let stores: StoreSet
+    private let context: HandlerContext
+    private var topics: [String: ProducerTopic] = [:]
+
+    private var transactionOpen = false
+    private var transactionStarted = ContinuousClock.now
+    private var transactionNumber = 0
+    private let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    private var transactionalID = ""
+    /// Next offsets to commit with the open transaction (or the next offset commit).
+    private var pendingOffsets: [TopicPartition: Int64] = [:]
+    /// Topic-partitions currently assigned.
+    private var assigned: Set<TopicPartition> = []
+    private var outgoing = OutgoingBatch(reservingBytes: 1 << 20)
+    private var lastLagUpdate = ContinuousClock.now
+
+    init(definition: TaskDefinition, options: RuntimeOptions, health: Health, metrics: RuntimeMetrics, reference: ReferenceStore?, logger: Logger) {
+        self.definition = definition
+        self.options = options
+        self.health = health
+        self.metrics = metrics
+        self.reference = reference
+        var l = logger
+        l[metadataKey: "task"] = "\(definition.name)"
+        self.logger = l
+        handler = definition.makeHandler()
+        stores = StoreSet(definition.stores + [StoreDefinition(RuntimeStore.name)])
+        context = HandlerContext(worker: options.worker, reference: reference?.snapshot ?? .empty, stores: stores)
+    }
+
+    var groupID: String { definition.name == "main" ? options.groupID : "\(options.groupID)-\(definition.name)" }
+
+    func changelog(_ store: String) -> String {
+        TaskDefinition.changelogTopic(worker: options.worker, task: definition.name, store: store)
+    }
+
+    /// Every topic the task needs before it may start.
+    var requiredTopics: [String] {
+        definition.inputs + definition.outputs + [options.deadLetterTopic] + stores.definitions.map { changelog($0.name) }
+    }
+
+    // MARK: - Run
+
+    func run() throws {
+        try waitForTopics()
+        if stopRequested.load(ordering: .relaxed) { return }
+        try connect()
+        defer { closeClients() }
+        var batch: MessageBatch? = MessageBatch(capacity: options.maxBatch)
+        while !stopRequested.load(ordering: .relaxed) {
+            let result = try consumer.poll(into: batch!, timeout: options.maxWait)
+            noteErrors(result.errors)
+            if result.count > 0 { try processBatch(batch!) }
+            if let event = result.rebalance {
+                batch!.release()
+                try rebalance(event)
+            }
+            if transactionOpen && ContinuousClock.now - transactionStarted >= options.commitInterval {
+                try commit()
+            }
+            if ContinuousClock.now - lastLagUpdate >= .seconds(5) { publishGauges() }
+        }
+        // Graceful stop: the batch in hand is processed; commit it, then leave the group.
+        try commit()
+        batch = nil
+        health.update { $0.stopping = true }
+        try consumer.close()
+        logger.info("task stopped cleanly")
+    }
+
+    private func waitForTopics() throws {
+        let admin = try KafkaAdmin(properties: options.kafka)
+        while !stopRequested.load(ordering: .relaxed) {
+            do {
+                let existing = Set(try admin.listTopics(timeout: .seconds(10)).map(\.name))
+                let missing = requiredTopics.filter { !existing.contains($0) }
+                health.update {
+                    $0.missingTopics = missing
+                    $0.brokerReachable = true
+                    $0.lastError = nil
+                }
+                if missing.isEmpty { return }
+                logger.error("required topics are missing; create them with `cargowatch topics create` (retrying)",
+                             metadata: ["missing": "\(missing.joined(separator: ","))"])
+            } catch {
+                health.update {
+                    $0.brokerReachable = false
+                    $0.lastError = error.message
+                }
+                logger.error("cannot list topics (retrying)", metadata: ["error": "\(error)"])
+            }
+            sleepInterruptibly(options.topicWaitInterval)
+        }
+    }
+
+    private func sleepInterruptibly(_ d: Duration) {
+        let end = ContinuousClock.now + d
+        while ContinuousClock.now < end && !stopRequested.load(ordering: .relaxed) {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    private func connect() throws {
+        var consumerProps = options.kafka
+        consumerProps["group.id"] = groupID
+        consumerProps["isolation.level"] = "read_committed"
+        consumerProps["enable.auto.commit"] = "false"
+        consumerProps["partition.assignment.strategy"] = definition.assignor
+        if consumerProps["auto.offset.reset"] == nil { consumerProps["auto.offset.reset"] = "earliest" }
+        consumerProps.removeValue(forKey: "partitioner")  // a producer property
+        consumer = try KafkaConsumer(properties: consumerProps)
+
+        var restoreProps = consumerProps
+        restoreProps["group.id"] = "\(groupID)-restore"
+        restoreProps.removeValue(forKey: "partition.assignment.strategy")
+        restoreConsumer = try KafkaConsumer(properties: restoreProps)
+
+        var producerProps = options.kafka
+        if options.guarantee == .exactlyOnce {
+            transactionalID = "\(groupID)-\(options.instanceID)"
+            producerProps["transactional.id"] = transactionalID
+            let txn = try TransactionalProducer(properties: producerProps)
+            try retrying("init transactions") { try txn.initTransactions(timeout: .seconds(60)) }
+            transactional = txn
+            producer = txn.producer
+        } else {
+            producerProps["acks"] = producerProps["acks"] ?? "all"
+            producer = try KafkaProducer(properties: producerProps)
+        }
+        try consumer.subscribe(definition.inputs)
+        logger.info("task started", metadata: [
+            "group": "\(groupID)", "inputs": "\(definition.inputs.joined(separator: ","))",
+            "guarantee": "\(options.guarantee.rawValue)", "assignor": "\(definition.assignor)",
+        ])
+    }
+
+    private func closeClients() {
+        // Order matters: a consumer holding messages cannot be destroyed before they are released.
+        consumer = nil
+        restoreConsumer = nil
+        transactional = nil
+        producer = nil
+    }
+
+    private func retrying(_ what: String, _ body: () throws -> Void) throws {
+        var attempt = 0
+        while true {
+            do {
+                try body()
+                return
+            } catch let error as KafkaError {
+                guard error.isRetriable, attempt < 10, !stopRequested.load(ordering: .relaxed) else { throw error }
+                attempt += 1
+                logger.warning("\(what) failed, retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                Thread.sleep(forTimeInterval: min(5, 0.2 * Double(attempt)))
+            }
+        }
+    }
+
+    private func noteErrors(_ errors: [KafkaError]) {
+        var down = false
+        for e in errors {
+            metrics.kafkaError(e.name)
+            if e.code == KafkaError.allBrokersDown || e.code == KafkaError.transport { down = true }
+            logger.warning("kafka reported an error", metadata: ["error": "\(e)"])
+        }
+        if down {
+            health.update {
+                $0.brokerReachable = false
+                $0.lastError = errors.last?.message
+            }
+        } else {
+            health.update { if !$0.brokerReachable { $0.brokerReachable = true; $0.lastError = nil } }
+        }
+    }
+
+    // MARK: - Processing
+
+    private func topic(_ name: String) throws(KafkaError) -> ProducerTopic {
+        if let t = topics[name] { return t }
+        let t = try producer.topic(name)
+        topics[name] = t
+        return t
+    }
+
+    private func beginIfNeeded() throws {
+        guard !transactionOpen else { return }
+        if let transactional {
+            try transactional.beginTransaction()
+            transactionNumber += 1
+        }
+        transactionOpen = true
+        transactionStarted = ContinuousClock.now
+    }
+
+    private var transactionHeader: [UInt8] {
+        Array("\(transactionalID)/\(runID)/\(transactionNumber)".utf8)
+    }
+
+    private func processBatch(_ batch: MessageBatch) throws {
+        let started = ContinuousClock.now
+        try beginIfNeeded()
+        if let reference { context.reference = reference.snapshot }
+        outgoing.removeAll()
+        var advanced: [Int32: Timestamp] = [:]
+        var inCounts: [String: Int] = [:]
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        for i in 0..<batch.count {
+            let m = batch[i]
+            inCounts[m.topic, default: 0] += 1
+            pendingOffsets[TopicPartition(m.topic, m.partition)] = m.offset + 1
+            if let ts = m.timestampMs, nowMs >= ts { metrics.recordLatency.recordMilliseconds(nowMs - ts) }
+            let size = m.value?.count ?? 0
+            if size > options.maxRecordBytes {
+                try deadLetter(m, kind: "too_large", reason: "record of \(size) bytes exceeds record.max_bytes (\(options.maxRecordBytes))")
+                continue
+            }
+            context.reset(partition: m.partition)
+            context.outputs.removeAll(keepingCapacity: true)
+            stores.beginRecord(partition: m.partition)
+            do {
+                try handler.handle(InputRecord(m), context)
+            } catch {
+                stores.rollbackRecord(partition: m.partition)
+                let kind = error is DecodeError ? "decode" : "handler"
+                if kind == "decode" { metrics.decodeError() }
+                try deadLetter(m, kind: kind, reason: String(describing: error))
+                continue
+            }
+            if let reason = context.lateReason {
+                stores.rollbackRecord(partition: m.partition)
+                try late(m, reason: reason)
+                continue
+            }
+            try appendOutputs(source: m)
+            if let t = context.eventTime, t > (advanced[m.partition] ?? streamTime(m.partition) ?? Timestamp(millis: .min)) {
+                advanced[m.partition] = t
+            }
+        }
+        for (topicName, n) in inCounts { metrics.recordsIn(topicName, n) }
+        for (partition, time) in advanced.sorted(by: { $0.key < $1.key }) {
+            setStreamTime(partition, time)
+            context.reset(partition: partition)
+            context.outputs.removeAll(keepingCapacity: true)
+            do {
+                try handler.streamTimeAdvanced(partition: partition, to: time, context)
+                try appendOutputs(source: nil)
+            } catch {
+                logger.error("handler failed while stream time advanced", metadata: ["partition": "\(partition)", "error": "\(error)"])
+                metrics.kafkaError("handler_stream_time")
+            }
+        }
+        publishCounters()
+        try send()
+        metrics.batchDuration.recordNanoseconds(Int64((ContinuousClock.now - started).components.attoseconds / 1_000_000_000)
+                                                + (ContinuousClock.now - started).components.seconds * 1_000_000_000)
+    }
+
+    private func publishCounters() {
+        guard !context.counters.isEmpty else { return }
+        for (name, n) in context.counters { metrics.handlerEvent(name, n) }
+        context.counters.removeAll(keepingCapacity: true)
+    }
+
+    private func appendOutputs(source m: ConsumerMessage?) throws {
+        var outCounts: [String: Int] = [:]
+        for o in context.outputs {
+            var headers = o.headers
+            if let m {
+                headers.append((RuntimeHeaders.sourceTopic, Array(m.topic.utf8)))
+                headers.append((RuntimeHeaders.sourcePartition, Array(String(m.partition).utf8)))
+                headers.append((RuntimeHeaders.sourceOffset, Array(String(m.offset).utf8)))
+            }
+            if transactional != nil { headers.append((RuntimeHeaders.transaction, transactionHeader)) }
+            outgoing.append(topic: try topic(o.topic), partition: o.partition, key: o.key, value: o.value, headers: headers)
+            outCounts[o.topic, default: 0] += 1
+        }
+        for (t, n) in outCounts { metrics.recordsOut(t, n) }
+    }
+
+    private func deadLetter(_ m: ConsumerMessage, kind: String, reason: String) throws {
+        metrics.deadLetter(kind)
+        var headers = m.headers.map { ($0.name, $0.value) }
+        headers += [
+            (RuntimeHeaders.dlqReason, Array(String(reason.prefix(1000)).utf8)),
+            (RuntimeHeaders.dlqKind, Array(kind.utf8)),
+            (RuntimeHeaders.sourceTopic, Array(m.topic.utf8)),
+            (RuntimeHeaders.sourcePartition, Array(String(m.partition).utf8)),
+            (RuntimeHeaders.sourceOffset, Array(String(m.offset).utf8)),
+            (RuntimeHeaders.dlqWorker, Array(options.worker.utf8)),
+            (RuntimeHeaders.dlqTime, Array(Timestamp(millis: Int64(Date().timeIntervalSince1970 * 1000)).rfc3339.utf8)),
+        ]
+        if transactional != nil { headers.append((RuntimeHeaders.transaction, transactionHeader)) }
+        outgoing.append(topic: try topic(options.deadLetterTopic), key: m.key, value: m.value, headers: headers)
+        metrics.recordsOut(options.deadLetterTopic, 1)
+    }
+
+    private func late(_ m: ConsumerMessage, reason: String) throws {
+        metrics.late()
+        let lateTopic = Catalogue.lateTopic(options.worker)
+        var headers = m.headers.map { ($0.name, $0.value) }
+        headers += [
+            (RuntimeHeaders.lateReason, Array(reason.utf8)),
+            (RuntimeHeaders.sourceTopic, Array(m.topic.utf8)),
+            (RuntimeHeaders.sourcePartition, Array(String(m.partition).utf8)),
+            (RuntimeHeaders.sourceOffset, Array(String(m.offset).utf8)),
+        ]
+        outgoing.append(topic: try topic(lateTopic), key: m.key, value: m.value, headers: headers)
+        metrics.recordsOut(lateTopic, 1)
+    }
+
+    private func send() throws {
+        guard !outgoing.isEmpty else { return }
+        do {
+            try producer.send(outgoing)
+        } catch {
+            try fail(error, while: "producing")
+        }
+        outgoing.removeAll()
+        // Serve delivery reports so they don't pile up; failures surface at commit/flush.
+        producer.poll()
+        let (_, failed) = producer.drainDeliveryCounts()
+        if let first = failed.first { try fail(first, while: "delivering") }
+    }
+
+    // MARK: - Stream time (kept in the runtime store, so it rolls back and restores with state)
+
+    private func streamTime(_ partition: Int32) -> Timestamp? {
+        guard let bytes = stores.store(RuntimeStore.name, partition: partition)?.get(RuntimeStore.streamTimeKey),
+              let millis = Int64(String(decoding: bytes, as: UTF8.self)) else { return nil }
+        return Timestamp(millis: millis)
+    }
+
+    private func setStreamTime(_ partition: Int32, _ t: Timestamp) {
+        stores.store(RuntimeStore.name, partition: partition)?.put(RuntimeStore.streamTimeKey, Array(String(t.millis).utf8))
+    }
+
+    // MARK: - Commit and abort
+
+    /// Commits the open transaction (offsets and state changes included) or, at least once,
+    /// flushes and commits offsets.
+    func commit() throws {
+        guard transactionOpen else { return }
+        outgoing.removeAll()
+        for store in stores.all {
+            let changes = store.pendingChanges
+            guard !changes.isEmpty else { continue }
+            let t = try topic(changelog(store.name))
+            for change in changes {
+                outgoing.append(topic: t, partition: store.partition, key: Array(change.key.utf8), value: change.value)
+            }
+        }
+        try send()
+        let offsets = pendingOffsets
+        if let transactional {
+            do {
+                try transactional.sendOffsetsToTransaction(offsets, consumer: consumer)
+                try transactional.commitTransaction()
+            } catch {
+                try fail(error, while: "committing the transaction")
+                return
+            }
+            metrics.transaction("committed")
+        } else {
+            do {
+                try producer.flush(timeout: .seconds(60))
+                let (_, failed) = producer.drainDeliveryCounts()
+                if let first = failed.first { throw first }
+                try consumer.commit(offsets)
+            } catch {
+                throw TaskFailure(message: "at-least-once commit failed: \(error); restarting replays from the last committed offsets")
+            }
+        }
+        stores.mergeAll()
+        pendingOffsets.removeAll()
+        transactionOpen = false
+    }
+
+    /// Classifies a Kafka failure the way librdkafka's transactions example does: abortable →
+    /// abort, roll state back and re-read from the last committed offsets; fatal → stop the task.
+    private func fail(_ error: Error, while doing: String) throws {
+        guard let k = error as? KafkaError, transactional != nil else {
+            throw TaskFailure(message: "\(doing) failed: \(error)")
+        }
+        if k.isFatal {
+            throw TaskFailure(message: "fatal Kafka error while \(doing): \(k) (fenced or broken producer; the worker restarts)")
+        }
+        logger.warning("aborting the transaction", metadata: ["while": "\(doing)", "error": "\(k)"])
+        try abort()
+    }
+
+    private func abort() throws {
+        guard transactionOpen else { return }
+        do {
+            try transactional?.abortTransaction()
+        } catch {
+            throw TaskFailure(message: "abort failed: \(error)")
+        }
+        metrics.transaction("aborted")
+        stores.abortAll()
+        outgoing.removeAll()
+        // Re-read what the aborted transaction had consumed.
+        let partitions = Array(pendingOffsets.keys)
+        pendingOffsets.removeAll()
+        transactionOpen = false
+        if !partitions.isEmpty {
+            let committed = try consumer.committed(partitions)
+            try consumer.seek(committed.mapValues { $0 >= 0 ? $0 : -2 /* RD_KAFKA_OFFSET_BEGINNING */ })
+        }
+    }
+
+    // MARK: - Rebalance
+
+    private func rebalance(_ event: RebalanceEvent) throws {
+        switch event {
+        case .revoked(let parts):
+            metrics.rebalance("revoked")
+            // Still ours: commit what was done for them before they go.
+            try commit()
+            removeAssignment(parts)
+            logger.info("partitions revoked", metadata: ["partitions": "\(parts.map(\.description).joined(separator: ","))"])
+        case .lost(let parts):
+            metrics.rebalance("lost")
+            try abort()
+            removeAssignment(parts)
+            logger.warning("partitions lost", metadata: ["partitions": "\(parts.map(\.description).joined(separator: ","))"])
+        case .assigned(let parts):
+            metrics.rebalance("assigned")
+            try commit()
+            assigned.formUnion(parts)
+            try restore(Set(parts.map(\.partition)))
+            health.update { $0.assigned = true }
+            logger.info("partitions assigned", metadata: ["partitions": "\(parts.map(\.description).joined(separator: ","))"])
+        }
+        metrics.assignedPartitions(assigned.count)
+        try consumer.completeRebalance()
+    }
+
+    private func removeAssignment(_ parts: [TopicPartition]) {
+        assigned.subtract(parts)
+        let stillHeld = Set(assigned.map(\.partition))
+        for p in Set(parts.map(\.partition)) where !stillHeld.contains(p) { stores.close(partition: p) }
+        for tp in parts { pendingOffsets.removeValue(forKey: tp) }
+    }
+
+    /// Rebuilds the stores of newly assigned partitions from their changelogs, before any of
+    /// their records is processed (librdkafka waits for `completeRebalance`).
+    private func restore(_ partitions: Set<Int32>) throws {
+        let fresh = partitions.filter { stores.store(RuntimeStore.name, partition: $0) == nil }
+        guard !fresh.isEmpty else { return }
+        let labels = fresh.sorted().map { "\(definition.name)[\($0)]" }
+        health.update { $0.restoring.formUnion(labels) }
+        defer { health.update { $0.restoring.subtract(labels) } }
+        let started = ContinuousClock.now
+        var restored = 0
+        for p in fresh.sorted() {
+            stores.open(partition: p)
+            for store in stores.definitions {
+                let tp = TopicPartition(changelog(store.name), p)
+                try restoreConsumer.assign([tp: -2 /* beginning */])
+                let batch = MessageBatch(capacity: 5000)
+                let deadline = ContinuousClock.now + .seconds(300)
+                var caughtUp = false
+                while !caughtUp {
+                    guard ContinuousClock.now < deadline else { throw TaskFailure(message: "restoring \(tp) did not finish in 300 s") }
+                    let r = try restoreConsumer.poll(into: batch, timeout: .milliseconds(100))
+                    guard let kv = stores.store(store.name, partition: p) else { break }
+                    for i in 0..<r.count {
+                        let m = batch[i]
+                        guard let key = m.key else { continue }
+                        kv.restore(key: String(decoding: key, as: UTF8.self), value: m.valueBytes)
+                        restored += 1
+                    }
+                    // Caught up when the position reached the end the broker last reported.
+                    if r.count == 0, let marks = restoreConsumer.cachedWatermarks(tp) {
+                        let position = restoreConsumer.positions([tp])[tp] ?? -1
+                        caughtUp = marks.high == 0 || position >= marks.high
+                    }
+                }
+                batch.release()
+            }
+        }
+        try restoreConsumer.assign([:])
+        logger.info("state restored", metadata: ["partitions": "\(fresh.sorted())", "records": "\(restored)",
+                                                 "ms": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)"])
+    }
+
+    private func publishGauges() {
+        lastLagUpdate = ContinuousClock.now
+        for (tp, lag) in consumer.lag() { metrics.lag(tp.topic, tp.partition, lag) }
+        metrics.storeKeys(stores.totalKeys)
+    }
+}

@@ -1,0 +1,258 @@
+import Catalogue
+import Dispatch
+import FleetConfig
+import Foundation
+import Kafka
+import Logging
+import ReferenceData
+import ServiceLifecycle
+import Synchronization
+
+/// A worker is its tasks (handlers) plus its settings; everything else is the runtime's.
+public struct WorkerDefinition: Sendable {
+    public let name: String
+    public let defaultHTTPPort: Int
+    public let settings: [Setting]
+    public let usesReferenceData: Bool
+    /// Builds the tasks from the loaded configuration (throw `ConfigError` for bad values).
+    public let tasks: @Sendable (LoadedConfig, RuntimeOptions) throws -> [TaskDefinition]
+
+    public init(name: String, defaultHTTPPort: Int, settings: [Setting], usesReferenceData: Bool = true,
+                tasks: @escaping @Sendable (LoadedConfig, RuntimeOptions) throws -> [TaskDefinition]) {
+        self.name = name
+        self.defaultHTTPPort = defaultHTTPPort
+        self.settings = settings
+        self.usesReferenceData = usesReferenceData
+        self.tasks = tasks
+    }
+
+    /// Every setting this worker reads: the runtime's, then its own.
+    public var spec: ConfigSpec {
+        let own = Catalogue.shortName(name) + "."
+        let fleet = ["enrichment.", "sensitivity.", "fraud.", "aggregation.", "generator.", "demo.", "probe."]
+        return ConfigSpec(program: name, settings: RuntimeSettings.common(worker: name, httpPort: defaultHTTPPort) + settings,
+                          foreignPrefixes: fleet.filter { $0 != own })
+    }
+}
+
+/// Process exit codes (sysexits.h where one fits).
+public enum ExitCode {
+    public static let ok: Int32 = 0
+    public static let usage: Int32 = 64
+    public static let unavailable: Int32 = 69
+    public static let software: Int32 = 70
+    public static let config: Int32 = ConfigError.exitCode
+}
+
+public enum WorkerMain {
+    /// Runs a worker until SIGTERM/SIGINT (or a fatal error); returns the process exit code.
+    public static func run(_ worker: WorkerDefinition, arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+                           environment: [String: String] = ProcessInfo.processInfo.environment) async -> Int32 {
+        var configFile: String?
+        var printConfig = false
+        var it = arguments.makeIterator()
+        while let a = it.next() {
+            switch a {
+            case "--config":
+                guard let f = it.next() else { return usage(worker, "--config needs a file") }
+                configFile = f
+            case "--print-config": printConfig = true
+            case "--help", "-h":
+                print(help(worker))
+                return ExitCode.ok
+            default: return usage(worker, "unknown argument \(a)")
+            }
+        }
+
+        let config: LoadedConfig
+        do {
+            config = try ConfigLoader.load(worker.spec, configFile: configFile, environment: environment)
+        } catch {
+            stderr("\(worker.name): \(error)")
+            return ExitCode.config
+        }
+        if printConfig {
+            print(config.rendered())
+            return ExitCode.ok
+        }
+        let options = RuntimeOptions(worker: worker.name, config: config)
+        if let bad = KafkaProperties.firstInvalid(options.kafka) {
+            let source = config.kafka[bad.property]?.source.description ?? "default"
+            stderr("\(worker.name): configuration error: kafka.\(bad.property) (\(source)): \(bad.message)")
+            return ExitCode.config
+        }
+        let level = Logger.Level(rawValue: options.logLevel) ?? .info
+        let logger = Logger(label: worker.name) { label in JSONLogHandler(label: label, level: level) }
+        do {
+            try Librdkafka.requireSupportedVersion()
+        } catch {
+            logger.critical("unsupported librdkafka", metadata: ["error": "\(error)"])
+            stderr("\(worker.name): \(error)")
+            return ExitCode.unavailable
+        }
+        logger.info("starting", metadata: ["librdkafka": "\(Librdkafka.versionString)", "guarantee": "\(options.guarantee.rawValue)",
+                                           "group": "\(options.groupID)", "instance": "\(options.instanceID)",
+                                           "http_port": "\(options.httpPort)"])
+
+        var reference: ReferenceStore?
+        if worker.usesReferenceData {
+            guard let dir = ReferenceLoader.locate(options.referenceDirectory) else {
+                stderr("\(worker.name): configuration error: reference.dir: no reference tables found (looked in \(options.referenceDirectory ?? "./reference, next to the executable, /opt/cargowatch/reference"))")
+                return ExitCode.config
+            }
+            do {
+                reference = try ReferenceStore(directory: dir)
+            } catch {
+                stderr("\(worker.name): configuration error: reference.dir (\(dir)): \(error)")
+                return ExitCode.config
+            }
+            logger.info("reference data loaded", metadata: ["dir": "\(dir)", "version": "\(reference!.snapshot.version)"])
+        }
+
+        let tasks: [TaskDefinition]
+        do {
+            tasks = try worker.tasks(config, options)
+        } catch {
+            stderr("\(worker.name): \(error)")
+            return ExitCode.config
+        }
+
+        let metrics = RuntimeMetrics(worker: worker.name)
+        let health = Health()
+        let server: HealthServer
+        do {
+            server = try HealthServer(port: options.httpPort, health: health, metrics: metrics)
+        } catch {
+            stderr("\(worker.name): configuration error: http.port (\(config.values["http.port"]?.source.description ?? "default")): \(error)")
+            return ExitCode.config
+        }
+        server.start()
+        defer { server.stop() }
+
+        let service = WorkerService(tasks: tasks.map { StreamTask(definition: $0, options: options, health: health, metrics: metrics, reference: reference, logger: logger) },
+                                    options: options, reference: reference, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("worker failed", metadata: ["error": "\(error)"])
+            return ExitCode.software
+        }
+        if let failure = service.failure.withLock({ $0 }) {
+            logger.critical("worker failed", metadata: ["error": "\(failure)"])
+            return ExitCode.software
+        }
+        logger.info("stopped")
+        return ExitCode.ok
+    }
+
+    static func usage(_ worker: WorkerDefinition, _ message: String) -> Int32 {
+        stderr("\(worker.name): \(message)\n\(help(worker))")
+        return ExitCode.usage
+    }
+
+    static func help(_ worker: WorkerDefinition) -> String {
+        """
+        usage: \(worker.name) [--config FILE] [--print-config]
+
+        Starts with no arguments: settings come from defaults, then the YAML file given with
+        --config, then CARGOWATCH_* environment variables; librdkafka properties from KAFKA_*
+        variables (KAFKA_BOOTSTRAP_SERVERS → bootstrap.servers) or the file's kafka: map.
+        Configuration errors exit 78 and name the setting. See docs/configuration.md.
+
+        example: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 \(worker.name) --print-config
+        """
+    }
+
+    static func stderr(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}
+
+/// Runs each task on a thread of its own (librdkafka calls block), and stops them on the
+/// first SIGTERM/SIGINT: each finishes its batch, commits and leaves the group. A second
+/// signal, or the shutdown deadline passing, ends the process at once.
+final class WorkerService: Service, Sendable {
+    let tasks: [StreamTask]
+    let options: RuntimeOptions
+    let reference: ReferenceStore?
+    let logger: Logger
+    let failure = Mutex<String?>(nil)
+    private let running = Atomic<Int>(0)
+    private let signalsSeen = Atomic<Int>(0)
+
+    init(tasks: [StreamTask], options: RuntimeOptions, reference: ReferenceStore?, logger: Logger) {
+        self.tasks = tasks
+        self.options = options
+        self.reference = reference
+        self.logger = logger
+    }
+
+    func run() async throws {
+        running.store(tasks.count, ordering: .relaxed)
+        let watchers = installSignalWatchers()
+        defer { watchers.forEach { $0.cancel() } }
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                for task in tasks {
+                    let thread = Thread { [self] in
+                        do {
+                            try task.run()
+                        } catch {
+                            failure.withLock { $0 = $0 ?? "\(error)" }
+                            logger.critical("task failed", metadata: ["task": "\(task.definition.name)", "error": "\(error)"])
+                            tasks.forEach { $0.stopRequested.store(true, ordering: .relaxed) }
+                        }
+                        if running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
+                    }
+                    thread.name = "task-\(task.definition.name)"
+                    thread.stackSize = 4 << 20
+                    thread.start()
+                }
+            }
+        } onGracefulShutdown: { [self] in
+            logger.info("shutdown requested: finishing the batch, committing, leaving the group")
+            tasks.forEach { $0.stopRequested.store(true, ordering: .relaxed) }
+            let deadline = options.shutdownDeadline
+            let log = logger
+            Thread.detachNewThread {
+                Thread.sleep(forTimeInterval: Double(deadline.components.seconds) + Double(deadline.components.attoseconds) / 1e18)
+                log.critical("shutdown deadline passed; exiting now")
+                exit(ExitCode.software)
+            }
+        }
+    }
+
+    /// SIGHUP reloads reference data; a second SIGTERM/SIGINT exits at once.
+    private func installSignalWatchers() -> [DispatchSourceSignal] {
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { [self] in
+                if signalsSeen.add(1, ordering: .relaxed).newValue >= 2 {
+                    FileHandle.standardError.write(Data("second signal: exiting now\n".utf8))
+                    exit(130)
+                }
+            }
+            s.resume()
+            sources.append(s)
+        }
+        if let reference {
+            signal(SIGHUP, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            let log = logger
+            s.setEventHandler {
+                do {
+                    let fresh = try reference.reload()
+                    log.info("reference data reloaded", metadata: ["version": "\(fresh.version)"])
+                } catch {
+                    log.error("reference data reload failed; keeping the previous version", metadata: ["error": "\(error)"])
+                }
+            }
+            s.resume()
+            sources.append(s)
+        }
+        return sources
+    }
+}
