@@ -46,6 +46,9 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The smallest real worker: runtime tests and the benchmark ceiling (passthrough).
+        .executableTarget(name: "probe-worker", dependencies: ["WorkerRuntime", "FleetConfig", "Catalogue"]),
+        .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "Kafka", "Codec"]),
 
         // Benchmarks: the C ceiling beside the Swift client, one executable, one run.
         .target(name: "KafkaBenchC", dependencies: ["KafkaShim"], path: "Benchmarks/KafkaBenchC"),

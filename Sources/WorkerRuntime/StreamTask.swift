@@ -29,9 +29,22 @@ public struct TaskDefinition: Sendable {
         self.makeHandler = makeHandler
     }
 
-    /// The changelog topic of a store: `<worker short name>.<task>.<store>.changelog`, compacted.
-    public static func changelogTopic(worker: String, task: String, store: String) -> String {
-        "\(Catalogue.shortName(worker)).\(task).\(store).changelog"
+    /// The changelog topic of a store, named after the task's consumer group as Kafka Streams
+    /// names them after the application id: `<group>-<store>-changelog`, compacted.
+    public static func changelogTopic(group: String, store: String) -> String {
+        "\(group)-\(store)-changelog"
+    }
+
+    /// The consumer group of a task: the worker's group for the task named `main`, else
+    /// `<group>-<task>`.
+    public static func groupID(base: String, task: String) -> String {
+        task == "main" ? base : "\(base)-\(task)"
+    }
+
+    /// Every changelog topic this task needs (the runtime's own store included).
+    public func changelogTopics(baseGroup: String) -> [String] {
+        let group = TaskDefinition.groupID(base: baseGroup, task: name)
+        return (stores + [StoreDefinition(RuntimeStore.name)]).map { TaskDefinition.changelogTopic(group: group, store: $0.name) }
     }
 }
 
@@ -53,6 +66,23 @@ public enum RuntimeHeaders {
     public static let dlqWorker = "cw.dlq.worker"
     public static let dlqTime = "cw.dlq.time"
     public static let lateReason = "cw.late.reason"
+    /// On changelog records: the input offsets their transaction commits (`topic:partition:offset,…`).
+    public static let inputOffsets = "cw.input.offsets"
+
+    static func encodeOffsets(_ offsets: [TopicPartition: Int64], partition: Int32) -> [UInt8] {
+        Array(offsets.filter { $0.key.partition == partition }.sorted { $0.key < $1.key }
+            .map { "\($0.key.topic):\($0.key.partition):\($0.value)" }.joined(separator: ",").utf8)
+    }
+
+    static func decodeOffsets(_ bytes: [UInt8]) -> [TopicPartition: Int64] {
+        var result: [TopicPartition: Int64] = [:]
+        for item in String(decoding: bytes, as: UTF8.self).split(separator: ",") {
+            let parts = item.split(separator: ":")
+            guard parts.count >= 3, let p = Int32(parts[parts.count - 2]), let o = Int64(parts[parts.count - 1]) else { continue }
+            result[TopicPartition(parts.dropLast(2).joined(separator: ":"), p)] = o
+        }
+        return result
+    }
 }
 
 /// Why a task stopped with an error (the worker exits non-zero and is restarted).
@@ -107,11 +137,9 @@ final class StreamTask: @unchecked Sendable {
         context = HandlerContext(worker: options.worker, reference: reference?.snapshot ?? .empty, stores: stores)
     }
 
-    var groupID: String { definition.name == "main" ? options.groupID : "\(options.groupID)-\(definition.name)" }
+    var groupID: String { TaskDefinition.groupID(base: options.groupID, task: definition.name) }
 
-    func changelog(_ store: String) -> String {
-        TaskDefinition.changelogTopic(worker: options.worker, task: definition.name, store: store)
-    }
+    func changelog(_ store: String) -> String { TaskDefinition.changelogTopic(group: groupID, store: store) }
 
     /// Every topic the task needs before it may start.
     var requiredTopics: [String] {
@@ -425,8 +453,9 @@ final class StreamTask: @unchecked Sendable {
             let changes = store.pendingChanges
             guard !changes.isEmpty else { continue }
             let t = try topic(changelog(store.name))
+            let headers = [(RuntimeHeaders.inputOffsets, RuntimeHeaders.encodeOffsets(pendingOffsets, partition: store.partition))]
             for change in changes {
-                outgoing.append(topic: t, partition: store.partition, key: Array(change.key.utf8), value: change.value)
+                outgoing.append(topic: t, partition: store.partition, key: Array(change.key.utf8), value: change.value, headers: headers)
             }
         }
         try send()
@@ -532,6 +561,14 @@ final class StreamTask: @unchecked Sendable {
         defer { health.update { $0.restoring.subtract(labels) } }
         let started = ContinuousClock.now
         var restored = 0
+        // A changelog record whose transaction would commit input offsets beyond what the group
+        // has committed belongs to a transaction that never committed. Apache Kafka hides those
+        // from read_committed readers anyway; the local broker (Tansu 0.6) does not, so skip them
+        // here. (A later committed transaction that reprocessed the same offsets rewrote the same
+        // keys after them, so skipping by committed offsets is exact.)
+        let inputs = fresh.flatMap { p in definition.inputs.map { TopicPartition($0, p) } }
+        let committed = try consumer.committed(inputs)
+        var skipped = 0
         for p in fresh.sorted() {
             stores.open(partition: p)
             for store in stores.definitions {
@@ -547,6 +584,11 @@ final class StreamTask: @unchecked Sendable {
                     for i in 0..<r.count {
                         let m = batch[i]
                         guard let key = m.key else { continue }
+                        if let header = m.header(RuntimeHeaders.inputOffsets),
+                           RuntimeHeaders.decodeOffsets(header).contains(where: { $0.value > (committed[$0.key] ?? -1) }) {
+                            skipped += 1
+                            continue
+                        }
                         kv.restore(key: String(decoding: key, as: UTF8.self), value: m.valueBytes)
                         restored += 1
                     }
@@ -560,7 +602,7 @@ final class StreamTask: @unchecked Sendable {
             }
         }
         try restoreConsumer.assign([:])
-        logger.info("state restored", metadata: ["partitions": "\(fresh.sorted())", "records": "\(restored)",
+        logger.info("state restored", metadata: ["partitions": "\(fresh.sorted())", "records": "\(restored)", "skipped_uncommitted": "\(skipped)",
                                                  "ms": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)"])
     }
 

@@ -1,0 +1,134 @@
+import Foundation
+import Kafka
+import Testing
+import WorkerRuntime
+
+@Suite("Exactly-once and state under crashes and rebalances", .serialized)
+struct ExactlyOnceTests {
+    let tests = ProbeWorkerTests()
+
+    /// Input: `keys` keys, each with values v0, v1, … in order. Expected output: per key the
+    /// records "key:1:v0", "key:2:v1", … exactly once (the count comes from the state store).
+    func input(records: Int, keys: Int) -> [(key: String, value: String)] {
+        (0..<records).map { i in ("key\(i % keys)", "v\(i / keys)") }
+    }
+
+    func expected(records: Int, keys: Int) -> Set<String> {
+        Set((0..<records).map { i in "key\(i % keys):\(i / keys + 1):v\(i / keys)" })
+    }
+
+    @Test("SIGKILL at random moments, restart: every expected record exactly once, state as if no crash")
+    func sigkillMidStream() throws {
+        let s = try tests.setup("eos")
+        let records = 30_000, keys = 40
+        try Broker.produce(s.input, input(records: records, keys: keys))
+        var env = s.environment
+        env["CARGOWATCH_INSTANCE_ID"] = "eos-instance"  // stable: a restart fences its predecessor
+        env["CARGOWATCH_BATCH_MAX_RECORDS"] = "100"      // slow it down so that kills land mid-stream
+        var kills = 0
+        for round in 0..<4 {
+            let worker = try WorkerProcess(executable: "probe-worker", environment: env)
+            #expect(worker.waitReady(), "round \(round): \(worker.log.suffix(2000))")
+            Thread.sleep(forTimeInterval: Double.random(in: 0.3...2.0))
+            if worker.process.isRunning {
+                worker.signal(SIGKILL)
+                _ = worker.waitExit()
+                kills += 1
+            }
+        }
+        let last = try WorkerProcess(executable: "probe-worker", environment: env)
+        defer { last.killHard() }
+        #expect(last.waitReady())
+        let out = try Broker.read(s.output, count: nil, idle: .seconds(5), timeout: .seconds(240))
+        let verdict = ExactlyOnceVerdict(out, expected: expected(records: records, keys: keys))
+        #expect(kills >= 3)
+        #expect(verdict.runsWithOutput >= 3, "killed runs should have done real work before dying (runs with output: \(verdict.runsWithOutput))")
+        #expect(verdict.missing.isEmpty, "lost \(verdict.missing.count), e.g. \(verdict.missing.prefix(5))")
+        #expect(verdict.unexplainedDuplicates.isEmpty, "duplicates not explained by an aborted transaction: \(verdict.unexplainedDuplicates.prefix(5))")
+        #expect(verdict.unexpected.isEmpty, "records that should not exist (state wrong after restart?): \(verdict.unexpected.prefix(5))")
+        print("exactly-once check: \(out.count) records read, \(verdict.abortedTransactionCopies) copies from transactions aborted by SIGKILL (visible only because the local broker does not filter aborted records), \(kills) kills")
+    }
+
+    @Test("Two instances split the partitions; one stops; state and work move; totals exact")
+    func twoInstancesHandOver() throws {
+        let s = try tests.setup("pair")
+        let records = 20_000, keys = 40
+        try Broker.produce(s.input, input(records: records, keys: keys))
+        var env = s.environment
+        env["CARGOWATCH_BATCH_MAX_RECORDS"] = "100"
+        let a = try WorkerProcess(executable: "probe-worker", environment: env.merging(["CARGOWATCH_INSTANCE_ID": "a"]) { $1 })
+        let b = try WorkerProcess(executable: "probe-worker", environment: env.merging(["CARGOWATCH_INSTANCE_ID": "b"]) { $1 })
+        defer { a.killHard(); b.killHard() }
+        #expect(a.waitReady() && b.waitReady())
+        // Both hold partitions at once.
+        func assigned(_ w: WorkerProcess) -> Double {
+            let line = w.get("/metrics")?.body.split(separator: "\n").first { $0.hasPrefix("cargowatch_assigned_partitions") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        var split = false
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if assigned(a) > 0 && assigned(b) > 0 && assigned(a) + assigned(b) == 4 { split = true; break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(split, "a: \(assigned(a)), b: \(assigned(b))")
+        b.signal(SIGTERM)
+        #expect(b.waitExit(timeout: .seconds(30)) == 0, "\(b.log.suffix(2000))")
+        let out = try Broker.read(s.output, count: records, idle: .seconds(5), timeout: .seconds(180))
+        let verdict = ExactlyOnceVerdict(out, expected: expected(records: records, keys: keys))
+        #expect(verdict.missing.isEmpty, "lost \(verdict.missing.count)")
+        #expect(verdict.unexplainedDuplicates.isEmpty && verdict.abortedTransactionCopies == 0, "a clean hand-over duplicates nothing")
+        #expect(verdict.unexpected.isEmpty, "state did not move with its partitions: \(verdict.unexpected.prefix(5))")
+        #expect(assigned(a) == 4)
+    }
+}
+
+/// Compares a read_committed output with the expected set. Copies of a record are allowed only
+/// when all but one come from the last transaction of a run that was killed: the local broker
+/// (Tansu 0.6) shows records of aborted transactions to read_committed readers (see README);
+/// Apache Kafka does not, and there this verdict finds no copies at all.
+struct ExactlyOnceVerdict {
+    var missing: [String] = []
+    var unexpected: [String] = []
+    var unexplainedDuplicates: [String] = []
+    var abortedTransactionCopies = 0
+    var runsWithOutput = 0
+
+    init(_ records: [Broker.Record], expected: Set<String>) {
+        // header cw.txn = "<transactional.id>/<run>/<n>"
+        func txn(_ r: Broker.Record) -> (run: String, n: Int)? {
+            guard let h = r.headers["cw.txn"] else { return nil }
+            let parts = h.split(separator: "/")
+            guard parts.count >= 3, let n = Int(parts[parts.count - 1]) else { return nil }
+            return (String(parts[parts.count - 2]), n)
+        }
+        var lastTxn: [String: Int] = [:]
+        var runOrder: [String: Int64] = [:]  // highest offset per run: the final run wrote last
+        for r in records {
+            guard let t = txn(r) else { continue }
+            lastTxn[t.run] = max(lastTxn[t.run] ?? 0, t.n)
+            runOrder[t.run] = max(runOrder[t.run] ?? -1, r.offset)
+        }
+        runsWithOutput = lastTxn.count
+        let finalRuns = Set(Dictionary(grouping: records.compactMap { r in txn(r).map { (r.partition, $0.run, r.offset) } }, by: { $0.0 })
+            .compactMap { $0.value.max { $0.2 < $1.2 }?.1 })
+        var copies: [String: [Broker.Record]] = [:]
+        for r in records { copies[r.value ?? "", default: []].append(r) }
+        for (value, rs) in copies {
+            if !expected.contains(value) { unexpected.append(value); continue }
+            if rs.count > 1 {
+                // All copies but one must be from a killed run's last transaction.
+                let aborted = rs.filter { r in
+                    guard let t = txn(r) else { return false }
+                    return !finalRuns.contains(t.run) && lastTxn[t.run] == t.n
+                }
+                if rs.count - aborted.count == 1 || (aborted.count == rs.count && rs.count >= 1) {
+                    abortedTransactionCopies += rs.count - 1
+                } else {
+                    unexplainedDuplicates.append(value)
+                }
+            }
+        }
+        missing = expected.filter { copies[$0] == nil }.sorted()
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Kafka
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The local broker (`ops/test` exports KAFKA_BOOTSTRAP_SERVERS). No broker is a failure.
+enum Broker {
+    static let bootstrap: String = {
+        if let env = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !env.isEmpty { return env }
+        let file = Repo.root + "/.cache/broker.env"
+        if let text = try? String(contentsOfFile: file, encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("KAFKA_BOOTSTRAP_SERVERS=") }) {
+            return String(line.dropFirst("KAFKA_BOOTSTRAP_SERVERS=".count))
+        }
+        return ""
+    }()
+
+    static func require() throws -> String {
+        guard !bootstrap.isEmpty else {
+            Issue.record("no broker: run the tests with ops/test (it starts one)")
+            throw CancellationError()
+        }
+        return bootstrap
+    }
+
+    static func unique(_ prefix: String) -> String { "\(prefix)-\(UInt32.random(in: 0...UInt32.max))" }
+
+    static func createTopics(_ names: [String], partitions: Int32 = 4, compacted: Set<String> = []) throws {
+        let admin = try KafkaAdmin(properties: ["bootstrap.servers": try require()])
+        let result = try admin.createTopics(names.map {
+            TopicSpec(name: $0, partitions: partitions, config: compacted.contains($0) ? ["cleanup.policy": "compact"] : [:])
+        })
+        for name in names { #expect(result[name] == .created || result[name] == .alreadyExists, "\(name): \(String(describing: result[name]))") }
+    }
+
+    static func produce(_ topic: String, _ records: [(key: String, value: String)]) throws {
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": try require(), "linger.ms": "5", "partitioner": "murmur2_random"])
+        var batch = OutgoingBatch()
+        let t = try producer.topic(topic)
+        for r in records { batch.append(topic: t, key: Array(r.key.utf8), value: Array(r.value.utf8)) }
+        try producer.send(batch)
+        try producer.flush()
+        #expect(producer.drainDeliveryReports().allSatisfy { $0.error == nil })
+    }
+
+    struct Record {
+        let partition: Int32
+        let offset: Int64
+        let key: String?
+        let value: String?
+        let headers: [String: String]
+    }
+
+    /// Reads a topic from the beginning (read_committed) until `count` records arrived or
+    /// nothing new came for `idle`.
+    static func read(_ topic: String, count: Int? = nil, idle: Duration = .seconds(3), timeout: Duration = .seconds(90)) throws -> [Record] {
+        let consumer = try KafkaConsumer(properties: [
+            "bootstrap.servers": try require(), "group.id": unique("reader"), "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest", "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+        try consumer.subscribe([topic])
+        let batch = MessageBatch(capacity: 5000)
+        var out: [Record] = []
+        let deadline = ContinuousClock.now + timeout
+        var lastNew = ContinuousClock.now
+        var started = false
+        while ContinuousClock.now < deadline {
+            let r = try consumer.poll(into: batch, timeout: .milliseconds(100))
+            if r.rebalance != nil { started = true }
+            for m in batch {
+                out.append(Record(partition: m.partition, offset: m.offset, key: m.key.map { String(decoding: $0, as: UTF8.self) },
+                                  value: m.value.map { String(decoding: $0, as: UTF8.self) },
+                                  headers: Dictionary(m.headers.map { ($0.name, String(decoding: $0.value, as: UTF8.self)) }, uniquingKeysWith: { $1 })))
+                lastNew = .now
+            }
+            if let count, out.count >= count { break }
+            if started && ContinuousClock.now - lastNew > idle && (count == nil || out.count >= count!) { break }
+            if started && count != nil && ContinuousClock.now - lastNew > idle * 10 { break }
+        }
+        batch.release()
+        try? consumer.close()
+        return out
+    }
+}
+
+enum Repo {
+    static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+}
+
+/// A worker executable run as a separate process, as in production: signals are real.
+final class WorkerProcess {
+    let process = Process()
+    let logFile: String
+    let port: Int
+
+    init(executable: String, environment: [String: String]) throws {
+        port = WorkerProcess.freePort()
+        logFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable)-\(UUID().uuidString).log").path
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        process.executableURL = URL(fileURLWithPath: "\(Repo.root)/.build/debug/\(executable)")
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CARGOWATCH_") && !$0.key.hasPrefix("KAFKA_") }
+        env["KAFKA_BOOTSTRAP_SERVERS"] = try Broker.require()
+        env["KAFKA_SESSION_TIMEOUT_MS"] = "6000"
+        env["KAFKA_HEARTBEAT_INTERVAL_MS"] = "500"
+        env["CARGOWATCH_HTTP_PORT"] = String(port)
+        env.merge(environment) { $1 }
+        process.environment = env
+        let handle = FileHandle(forWritingAtPath: logFile)!
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    func get(_ path: String) -> (status: Int, body: String)? { HTTP.get(port: port, path: path) }
+
+    /// Waits until /readyz answers 200.
+    @discardableResult
+    func waitReady(timeout: Duration = .seconds(60)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline && process.isRunning {
+            if get("/readyz")?.status == 200 { return true }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return false
+    }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Exit status after waiting (nil on timeout).
+    func waitExit(timeout: Duration = .seconds(60)) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    func killHard() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        _ = waitExit(timeout: .seconds(10))
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+enum HTTP {
+    static func get(port: Int, path: String) -> (status: Int, body: String)? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { return nil }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var response = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            response += buf[0..<n]
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard let statusLine = text.split(separator: "\r\n").first, let code = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+        let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        return (code, body)
+    }
+}
