@@ -83,6 +83,9 @@ public final class HandlerContext {
     var outputs: [OutputRecord] = []
     var eventTime: Timestamp?
     var lateReason: String?
+    /// The partition's stream time before the current record (nil: no record yet). Windows use
+    /// it to decide lateness.
+    public internal(set) var streamTime: Timestamp?
     var writer = JSONWriter(capacity: 2048)
     /// Counters a handler bumps (e.g. unknown airport); exported as metrics by the runtime.
     public internal(set) var counters: [String: Int] = [:]

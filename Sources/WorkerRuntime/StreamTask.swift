@@ -106,9 +106,9 @@ final class StreamTask: @unchecked Sendable {
     private var restoreConsumer: KafkaConsumer!
     private var producer: KafkaProducer!
     private var transactional: TransactionalProducer?
-    private let handler: StreamHandler
-    private let stores: StoreSet
-    private let context: HandlerContext
+    private let processor: RecordProcessor
+    private var stores: StoreSet { processor.stores }
+    private var context: HandlerContext { processor.context }
     private var topics: [String: ProducerTopic] = [:]
 
     private var transactionOpen = false
@@ -132,9 +132,8 @@ final class StreamTask: @unchecked Sendable {
         var l = logger
         l[metadataKey: "task"] = "\(definition.name)"
         self.logger = l
-        handler = definition.makeHandler()
-        stores = StoreSet(definition.stores + [StoreDefinition(RuntimeStore.name)])
-        context = HandlerContext(worker: options.worker, reference: reference?.snapshot ?? .empty, stores: stores)
+        processor = RecordProcessor(handler: definition.makeHandler(), stores: definition.stores, worker: options.worker,
+                                    reference: reference?.snapshot ?? .empty)
     }
 
     var groupID: String { TaskDefinition.groupID(base: options.groupID, task: definition.name) }
@@ -309,7 +308,6 @@ final class StreamTask: @unchecked Sendable {
         try beginIfNeeded()
         if let reference { context.reference = reference.snapshot }
         outgoing.removeAll()
-        var advanced: [Int32: Timestamp] = [:]
         var inCounts: [String: Int] = [:]
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
         for i in 0..<batch.count {
@@ -322,40 +320,21 @@ final class StreamTask: @unchecked Sendable {
                 try deadLetter(m, kind: "too_large", reason: "record of \(size) bytes exceeds record.max_bytes (\(options.maxRecordBytes))")
                 continue
             }
-            context.reset(partition: m.partition)
-            context.outputs.removeAll(keepingCapacity: true)
-            stores.beginRecord(partition: m.partition)
-            do {
-                try handler.handle(InputRecord(m), context)
-            } catch {
-                stores.rollbackRecord(partition: m.partition)
-                let kind = error is DecodeError ? "decode" : "handler"
+            switch processor.process(InputRecord(m)) {
+            case .processed:
+                try appendOutputs(context.outputs, source: m)
+            case .deadLetter(let kind, let reason):
                 if kind == "decode" { metrics.decodeError() }
-                try deadLetter(m, kind: kind, reason: String(describing: error))
-                continue
-            }
-            if let reason = context.lateReason {
-                stores.rollbackRecord(partition: m.partition)
+                try deadLetter(m, kind: kind, reason: reason)
+            case .late(let reason):
                 try late(m, reason: reason)
-                continue
-            }
-            try appendOutputs(source: m)
-            if let t = context.eventTime, t > (advanced[m.partition] ?? streamTime(m.partition) ?? Timestamp(millis: .min)) {
-                advanced[m.partition] = t
             }
         }
         for (topicName, n) in inCounts { metrics.recordsIn(topicName, n) }
-        for (partition, time) in advanced.sorted(by: { $0.key < $1.key }) {
-            setStreamTime(partition, time)
-            context.reset(partition: partition)
-            context.outputs.removeAll(keepingCapacity: true)
-            do {
-                try handler.streamTimeAdvanced(partition: partition, to: time, context)
-                try appendOutputs(source: nil)
-            } catch {
-                logger.error("handler failed while stream time advanced", metadata: ["partition": "\(partition)", "error": "\(error)"])
-                metrics.kafkaError("handler_stream_time")
-            }
+        let failures = try processor.finishBatch { outputs in try appendOutputs(outputs, source: nil) }
+        for (partition, error) in failures {
+            logger.error("handler failed while stream time advanced", metadata: ["partition": "\(partition)", "error": "\(error)"])
+            metrics.handlerEvent("stream_time_error", 1)
         }
         publishCounters()
         try send()
@@ -369,9 +348,9 @@ final class StreamTask: @unchecked Sendable {
         context.counters.removeAll(keepingCapacity: true)
     }
 
-    private func appendOutputs(source m: ConsumerMessage?) throws {
+    private func appendOutputs(_ outputs: [OutputRecord], source m: ConsumerMessage?) throws {
         var outCounts: [String: Int] = [:]
-        for o in context.outputs {
+        for o in outputs {
             var headers = o.headers
             if let m {
                 headers.append((RuntimeHeaders.sourceTopic, Array(m.topic.utf8)))
@@ -428,18 +407,6 @@ final class StreamTask: @unchecked Sendable {
         producer.poll()
         let (_, failed) = producer.drainDeliveryCounts()
         if let first = failed.first { try fail(first, while: "delivering") }
-    }
-
-    // MARK: - Stream time (kept in the runtime store, so it rolls back and restores with state)
-
-    private func streamTime(_ partition: Int32) -> Timestamp? {
-        guard let bytes = stores.store(RuntimeStore.name, partition: partition)?.get(RuntimeStore.streamTimeKey),
-              let millis = Int64(String(decoding: bytes, as: UTF8.self)) else { return nil }
-        return Timestamp(millis: millis)
-    }
-
-    private func setStreamTime(_ partition: Int32, _ t: Timestamp) {
-        stores.store(RuntimeStore.name, partition: partition)?.put(RuntimeStore.streamTimeKey, Array(String(t.millis).utf8))
     }
 
     // MARK: - Commit and abort
@@ -505,7 +472,7 @@ final class StreamTask: @unchecked Sendable {
             throw TaskFailure(message: "abort failed: \(error)")
         }
         metrics.transaction("aborted")
-        stores.abortAll()
+        processor.abort()
         outgoing.removeAll()
         // Re-read what the aborted transaction had consumed.
         let partitions = Array(pendingOffsets.keys)
