@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // librdkafka >= 2.8 from pkg-config (ops/install-deps puts it in /usr/local).
@@ -49,6 +50,14 @@ let package = Package(
         // The smallest real worker: runtime tests and the benchmark ceiling (passthrough).
         .executableTarget(name: "probe-worker", dependencies: ["WorkerRuntime", "FleetConfig", "Catalogue"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "Kafka", "Codec"]),
+
+        // The CLI: topics, config docs (and later demo, generate, tail, report, eval).
+        .target(name: "CargowatchCLI", dependencies: [
+            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "cargowatch", dependencies: ["CargowatchCLI"]),
+        .testTarget(name: "CargowatchCLITests", dependencies: ["CargowatchCLI", "Catalogue"]),
 
         // Benchmarks: the C ceiling beside the Swift client, one executable, one run.
         .target(name: "KafkaBenchC", dependencies: ["KafkaShim"], path: "Benchmarks/KafkaBenchC"),

@@ -41,6 +41,7 @@ public enum Catalogue {
     public static let accessActivity = "agg.access-activity"
     public static let accessAlerts = "alerts.access"
     public static let truthScenarios = "truth.scenarios"
+    public static let declarationsByParcel = "enrichment.declarations-by-parcel"
 
     public static let topics: [Topic] = {
         let w = Worker.self
@@ -87,6 +88,9 @@ public enum Catalogue {
             Topic(accessAlerts, role: .derived, key: "principal_id", schema: "alert.access",
                   producers: [w.aggregation], consumers: [w.cli], config: retention(days: 365),
                   "Alerts on signs of data harvesting, with evidence; one per principal, rule and window."),
+            Topic(declarationsByParcel, role: .internal, key: "parcel_id", schema: nil, producers: [w.enrichment],
+                  consumers: [w.enrichment], config: retention(days: 3),
+                  "customs.declarations re-keyed by parcel_id (bytes unchanged, origin in cw.origin.* headers), co-partitioned with parcels.events for the join. Upstream must partition parcels.events with Java's murmur2, as the fleet does."),
             Topic(truthScenarios, role: .truth, key: "scenario_id", schema: nil, producers: [w.cli], consumers: [w.cli],
                   config: retention(days: 30), "Ground truth of the generator's injected scenarios (JSON lines also written to a file)."),
         ]

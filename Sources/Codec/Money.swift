@@ -87,6 +87,12 @@ extension JSONReader {
         return Money(amount: amount, currency: currency)
     }
 
+    public mutating func readNonNegativeMoney() throws(DecodeError) -> Money {
+        let m = try readMoney()
+        if m.amount < .zero { throw DecodeError("must not be negative, got \(m.amount)", path: [.key("amount")]) }
+        return m
+    }
+
     /// A code of exactly `letters` ASCII letters (countries: 2, currencies: 3).
     public mutating func readCode(letters: Int, uppercase: Bool, what: String) throws(DecodeError) -> String {
         let s = try readString()

@@ -45,7 +45,7 @@ public struct Setting: Sendable, Hashable {
         case .string: return "string"
         case .name: return "non-empty string"
         case .duration: return "duration (e.g. 500ms, 30s, 5m, 48h)"
-        case .choice(let options): return options.joined(separator: " \\| ")
+        case .choice(let options): return options.joined(separator: " | ")
         case .secret: return "secret string"
         case .path: return "file path"
         case .list: return "comma-separated list"

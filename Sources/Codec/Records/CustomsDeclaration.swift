@@ -93,8 +93,8 @@ extension CustomsDeclaration {
             else if key == "destination_country" { try f.mark(10, "destination_country"); destination = try r.readCountry() }
             else if key == "items" { try f.mark(11, "items"); items = try CustomsDeclaration.readItems(&r) }
             else if key == "gross_mass_grams" { try f.mark(12, "gross_mass_grams"); gross = try r.readCount() }
-            else if key == "transport_cost" { try f.mark(13, "transport_cost"); transport = r.readNull() ? nil : try r.readMoney() }
-            else if key == "vat_declared" { try f.mark(14, "vat_declared"); vat = r.readNull() ? nil : try r.readMoney() }
+            else if key == "transport_cost" { try f.mark(13, "transport_cost"); transport = r.readNull() ? nil : try r.readNonNegativeMoney() }
+            else if key == "vat_declared" { try f.mark(14, "vat_declared"); vat = r.readNull() ? nil : try r.readNonNegativeMoney() }
             else { try r.skipValue() }
         }
         self.init(declarationID: try required(declarationID, "declaration_id"), parcelID: try required(parcelID, "parcel_id"),
@@ -130,11 +130,7 @@ extension CustomsDeclaration {
                     quantity = q
                 }
                 else if key == "net_mass_grams" { mass = try r.readCount() }
-                else if key == "intrinsic_value" {
-                    let m = try r.readMoney()
-                    if m.amount < .zero { throw DecodeError("must not be negative, got \(m.amount)", path: [.key("amount")]) }
-                    value = m
-                }
+                else if key == "intrinsic_value" { value = try r.readNonNegativeMoney() }
                 else { try r.skipValue() }
             }
             items.append(Item(hsCode: try required(hs, "hs_code"), description: try required(description, "description"),

@@ -1,0 +1,3 @@
+import CargowatchCLI
+
+Cargowatch.main()
