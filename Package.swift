@@ -51,9 +51,14 @@ let package = Package(
         .executableTarget(name: "probe-worker", dependencies: ["WorkerRuntime", "FleetConfig", "Catalogue"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "Kafka", "Codec"]),
 
+        // enrichment-worker: normalised parcels and declarations, joined by parcel_id.
+        .target(name: "Enrichment", dependencies: ["WorkerRuntime", "Codec", "ReferenceData", "FleetConfig", "Catalogue"]),
+        .executableTarget(name: "enrichment-worker", dependencies: ["Enrichment", "WorkerRuntime"]),
+        .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "WorkerRuntime", "Codec", "ReferenceData"]),
+
         // The CLI: topics, config docs (and later demo, generate, tail, report, eval).
         .target(name: "CargowatchCLI", dependencies: [
-            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime",
+            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "cargowatch", dependencies: ["CargowatchCLI"]),

@@ -2,10 +2,11 @@ import Catalogue
 import FleetConfig
 import Foundation
 import WorkerRuntime
+import Enrichment
 
 /// The fleet's workers, as the CLI knows them (for topics, config docs and the demo).
 public enum Fleet {
-    nonisolated(unsafe) public static var workers: [WorkerDefinition] = []
+    public static let workers: [WorkerDefinition] = [EnrichmentWorker.definition]
 
     /// Internal topics (changelogs) of every worker's tasks, with the group ids the environment
     /// configures (so `topics create` matches what the workers will look for).

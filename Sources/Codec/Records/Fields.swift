@@ -14,8 +14,9 @@ struct FieldSet {
     }
 }
 
+/// The value of a required field, or an error naming it.
 @inlinable
-func required<T>(_ value: T?, _ name: String) throws(DecodeError) -> T {
+public func required<T>(_ value: T?, _ name: String) throws(DecodeError) -> T {
     guard let value else { throw DecodeError("missing required field", path: [.key(name)]) }
     return value
 }

@@ -1,0 +1,5 @@
+import Enrichment
+import Foundation
+import WorkerRuntime
+
+exit(await WorkerMain.run(EnrichmentWorker.definition))

@@ -1,0 +1,158 @@
+import Codec
+@testable import Enrichment
+import Foundation
+import ReferenceData
+import Testing
+import WorkerRuntime
+
+enum Files {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let reference = try! ReferenceLoader.load(directory: "\(root)/reference")
+    static func contract(_ name: String) -> String {
+        try! String(contentsOfFile: "\(root)/Tests/CodecTests/Fixtures/\(name).json", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    static var parcel: String { contract("parcel.event") }
+    static var declaration: String { contract("customs.declaration") }
+}
+
+func object(_ text: String?) -> [String: Any] {
+    guard let text, let data = text.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+    return o
+}
+
+@Suite("Enrichment rules and the parcel–declaration join")
+struct EnrichmentTests {
+    let byParcel = "enrichment.declarations-by-parcel"
+
+    func harness(window: Duration = .seconds(48 * 3600)) -> HandlerHarness {
+        HandlerHarness(handler: EnrichmentJoin(parcelsIn: "parcels.events", declarationsIn: byParcel, parcelsOut: "parcels.enriched",
+                                               declarationsOut: "customs.enriched", window: window),
+                       stores: [StoreDefinition(EnrichmentJoin.store)], worker: "enrichment-worker", reference: Files.reference)
+    }
+
+    @Test("The contract's parcel event: origin country, route, EUR value at the customs rate, HS names, region, strategic flag; upstream bytes kept")
+    func parcelEnrichment() throws {
+        let h = harness()
+        let out = h.outputs(of: h.send(topic: "parcels.events", key: "LGG-P-0000481516", value: Files.parcel))
+        try #require(out.count == 1)
+        #expect(out[0].topic == "parcels.enriched" && out[0].key == "LGG-P-0000481516")
+        let text = out[0].value!
+        #expect(text.hasPrefix(String(Files.parcel.dropLast())), "upstream fields are kept as they were")
+        let e = object(text)["enrichment"] as! [String: Any]
+        #expect(e["origin_airport"] as? String == "HGH")
+        #expect(e["origin_country"] as? String == "CN")
+        #expect(e["route"] as? String == "HGH-LGG")
+        #expect(e["destination_region"] as? String == "eu")
+        let fx = e["fx"] as! [String: Any]
+        // November 2026: the customs rate is the ECB rate of the penultimate Wednesday of October.
+        #expect(fx["rate_date"] as? String == "2026-10-21" && fx["rule"] as? String == "customs_monthly" && fx["currency"] as? String == "USD")
+        let rate = Files.reference.fxRate(currency: "USD", date: "2026-11-27")!.eurPerUnit
+        let eur = Amount("23.4")!.multiplied(by: rate)
+        #expect((e["declared_value_eur"] as? NSNumber)?.stringValue == eur.description)
+        let items = e["items"] as! [[String: Any]]
+        #expect(items[0]["hs_chapter"] as? String == "85" && items[0]["hs_heading"] as? String == "8517")
+        #expect((items[0]["hs_chapter_name"] as? String)?.isEmpty == false)
+        #expect((items[0]["strategic"] as? [String: Any])?["category"] != nil, "851762 is a CHPL item")
+        #expect(e["strategic_goods"] as? Bool == true)
+        #expect((e["unknown"] as? [Any])?.isEmpty == true)
+        let source = object(text)["source"] as! [String: Any]
+        #expect(source["topic"] as? String == "parcels.events" && source["offset"] as? Int == 0)
+    }
+
+    @Test("Declaration first, parcel later: the declaration waits, then carries the hub's observation")
+    func declarationFirst() throws {
+        let h = harness()
+        #expect(h.outputs(of: h.send(topic: byParcel, key: "LGG-P-0000481516", value: Files.declaration)).isEmpty)
+        let out = h.outputs(of: h.send(topic: "parcels.events", key: "LGG-P-0000481516", value: Files.parcel))
+        #expect(out.map(\.topic) == ["parcels.enriched", "customs.enriched"])
+        let d = object(out[1].value)
+        let obs = d["hub_observation"] as! [String: Any]
+        #expect(obs["weight_grams"] as? Int == 412 && obs["origin_airport"] as? String == "HGH" && obs["origin_country"] as? String == "CN")
+        #expect(obs["merchant_id"] as? String == "M-88231")
+        let v = d["valuation"] as! [String: Any]
+        #expect((v["total_intrinsic_value_eur"] as? NSNumber)?.doubleValue == 21.5)
+        #expect(v["over_low_value_threshold"] as? Bool == false)
+        #expect(out[1].value!.hasPrefix(String(Files.declaration.dropLast())))
+        // The parcel event carries the join state.
+        let decl = (object(out[0].value)["enrichment"] as! [String: Any])["declaration"] as! [String: Any]
+        #expect(decl["declaration_id"] as? String == "26BE000000123456H7")
+    }
+
+    @Test("Parcel first: the declaration is emitted at once; later events carry the join state; duplicates are emitted once")
+    func parcelFirstAndDuplicates() throws {
+        let h = harness()
+        _ = h.send(topic: "parcels.events", key: "P", value: Files.parcel)
+        #expect(h.outputs(of: h.send(topic: "parcels.events", key: "P", value: Files.parcel)).isEmpty, "same event_id")
+        let d = h.outputs(of: h.send(topic: byParcel, key: "P", value: Files.declaration))
+        #expect(d.count == 1 && object(d[0].value)["hub_observation"] is [String: Any])
+        #expect(h.outputs(of: h.send(topic: byParcel, key: "P", value: Files.declaration)).isEmpty, "same declaration content")
+        let later = Files.parcel.replacingOccurrences(of: "6f1c2a7e-3b9d-4c1e-9a51-0d2f4b7c8e01", with: "evt-2")
+            .replacingOccurrences(of: "\"SORTED\"", with: "\"DEPARTED\"").replacingOccurrences(of: "22:14:03.512Z", with: "23:40:00.000Z")
+        let next = h.outputs(of: h.send(topic: "parcels.events", key: "P", value: later))
+        #expect(next.count == 1)
+        let e = object(next[0].value)["enrichment"] as! [String: Any]
+        #expect((e["declaration"] as? [String: Any])?["declaration_id"] as? String == "26BE000000123456H7")
+        #expect(h.context.counters["duplicate_parcel_event"] == 1)
+        #expect(h.context.counters["duplicate_declaration"] == 1)
+    }
+
+    @Test("No parcel within the window: emitted with hub_observation null and the reason, not held forever")
+    func windowCloses() throws {
+        let h = harness(window: .seconds(3600))
+        #expect(h.outputs(of: h.send(topic: byParcel, key: "P", value: Files.declaration)).isEmpty)
+        // Stream time moves past lodged_at + 1h with another parcel's event.
+        let other = Files.parcel.replacingOccurrences(of: "LGG-P-0000481516", with: "LGG-P-9").replacingOccurrences(of: "2026-11-27T22:14:03.512Z", with: "2026-11-27T23:00:00.000Z")
+        let out = h.outputs(of: h.send(topic: "parcels.events", key: "LGG-P-9", value: other))
+        let declarations = out.filter { $0.topic == "customs.enriched" }
+        try #require(declarations.count == 1)
+        let d = object(declarations[0].value)
+        #expect(d["hub_observation"] is NSNull)
+        #expect(d["hub_observation_reason"] as? String == "no parcel event for this parcel within the 1h join window")
+    }
+
+    @Test("Unknown airport, currency and HS code: still enriched, the unknowns marked and counted")
+    func unknowns() throws {
+        let h = harness()
+        let odd = Files.parcel.replacingOccurrences(of: "\"HGH\"", with: "\"ZZZ\"").replacingOccurrences(of: "\"USD\"", with: "\"XTS\"")
+            .replacingOccurrences(of: "\"851762\"", with: "\"990000\"")
+        let out = h.outputs(of: h.send(topic: "parcels.events", key: "P", value: odd))
+        let e = object(out.first?.value)["enrichment"] as! [String: Any]
+        #expect(e["unknown"] as? [String] == ["airport:ZZZ", "currency:XTS", "hs:990000"])
+        #expect(e["origin_country"] is NSNull && e["declared_value_eur"] is NSNull)
+        #expect(e["route"] as? String == "ZZZ-LGG")
+    }
+
+    @Test("Edge cases: no flight, zero weight, many items, a date beyond the rate table")
+    func edgeCases() throws {
+        let h = harness()
+        let items = (0..<12).map { "{\"description\":\"item \($0)\",\"hs_code\":\"6109100\($0 % 10)\",\"quantity\":\($0 + 1)}" }.joined(separator: ",")
+        let p = Files.parcel.replacingOccurrences(of: "\"flight\":{\"number\":\"CK231\",\"origin_airport\":\"HGH\"}", with: "\"flight\":null")
+            .replacingOccurrences(of: "\"weight_grams\":412", with: "\"weight_grams\":0")
+            .replacingOccurrences(of: "[{\"description\":\"Bluetooth earphones\",\"hs_code\":\"851762\",\"quantity\":1}]", with: "[\(items)]")
+            .replacingOccurrences(of: "2026-11-27T22:14:03.512Z", with: "2027-03-02T10:00:00.000Z")
+        let out = h.outputs(of: h.send(topic: "parcels.events", key: "P", value: p))
+        let e = object(out.first?.value)["enrichment"] as! [String: Any]
+        #expect(e["origin_airport"] is NSNull && e["route"] is NSNull)
+        #expect(e["value_per_kg_eur"] is NSNull, "zero weight: no value per kg")
+        #expect((e["items"] as? [Any])?.count == 12)
+        // No customs rate for March 2027 in the table: the latest rate on or before the date is used, and said so.
+        let fx = e["fx"] as! [String: Any]
+        #expect(fx["rule"] as? String == "latest_available" && fx["rate_date"] as? String == "2026-10-30")
+    }
+
+    @Test("Malformed records go to the dead-letter topic with the field path")
+    func malformed() {
+        let h = harness()
+        let bad = Files.parcel.replacingOccurrences(of: "\"weight_grams\":412", with: "\"weight_grams\":\"heavy\"")
+        #expect(h.send(topic: "parcels.events", key: "P", value: bad) == [.deadLetter(kind: "decode", reason: "weight_grams: expected number, got string")])
+        let reserved = Files.parcel.replacingOccurrences(of: "\"hub\":\"LGG\"", with: "\"hub\":\"LGG\",\"enrichment\":1")
+        if case .deadLetter(_, let reason) = h.send(topic: "parcels.events", key: "P", value: reserved).first {
+            #expect(reason.contains("reserved"))
+        } else { Issue.record("reserved field accepted") }
+        let rep = HandlerHarness(handler: DeclarationRepartitioner(output: byParcel))
+        #expect(rep.send(topic: "customs.declarations", key: "D", value: "{\"schema\":\"customs.declaration/1\"") ==
+                [.deadLetter(kind: "decode", reason: "unterminated object")])
+        let ok = rep.outputs(of: rep.send(topic: "customs.declarations", key: "26BE000000123456H7", value: Files.declaration))
+        #expect(ok == [.init(topic: byParcel, key: "LGG-P-0000481516", value: Files.declaration)])
+    }
+}
