@@ -49,12 +49,14 @@ let package = Package(
         ]),
         // The smallest real worker: runtime tests and the benchmark ceiling (passthrough).
         .executableTarget(name: "probe-worker", dependencies: ["WorkerRuntime", "FleetConfig", "Catalogue"]),
-        .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "Kafka", "Codec"]),
+        // Shared by integration tests: the broker, worker processes, HTTP probes.
+        .target(name: "TestSupport", dependencies: ["Kafka"], path: "Tests/TestSupport"),
+        .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "Kafka", "Codec", "TestSupport"]),
 
         // enrichment-worker: normalised parcels and declarations, joined by parcel_id.
         .target(name: "Enrichment", dependencies: ["WorkerRuntime", "Codec", "ReferenceData", "FleetConfig", "Catalogue"]),
         .executableTarget(name: "enrichment-worker", dependencies: ["Enrichment", "WorkerRuntime"]),
-        .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "WorkerRuntime", "Codec", "ReferenceData"]),
+        .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Kafka"]),
 
         // The CLI: topics, config docs (and later demo, generate, tail, report, eval).
         .target(name: "CargowatchCLI", dependencies: [

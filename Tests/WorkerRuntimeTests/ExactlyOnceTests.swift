@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Testing
+import TestSupport
 import WorkerRuntime
 
 @Suite("Exactly-once and state under crashes and rebalances", .serialized)

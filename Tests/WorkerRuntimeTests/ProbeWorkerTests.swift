@@ -2,6 +2,7 @@ import Codec
 import Foundation
 import Kafka
 import Testing
+import TestSupport
 import WorkerRuntime
 
 /// The runtime, end to end: the probe worker run as a real process against the local broker.

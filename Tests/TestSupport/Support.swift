@@ -7,8 +7,9 @@ import Glibc
 #endif
 
 /// The local broker (`ops/test` exports KAFKA_BOOTSTRAP_SERVERS). No broker is a failure.
-enum Broker {
-    static let bootstrap: String = {
+/// Shared by the integration test targets.
+public enum Broker {
+    public static let bootstrap: String = {
         if let env = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !env.isEmpty { return env }
         let file = Repo.root + "/.cache/broker.env"
         if let text = try? String(contentsOfFile: file, encoding: .utf8),
@@ -18,7 +19,7 @@ enum Broker {
         return ""
     }()
 
-    static func require() throws -> String {
+    public static func require() throws -> String {
         guard !bootstrap.isEmpty else {
             Issue.record("no broker: run the tests with ops/test (it starts one)")
             throw CancellationError()
@@ -26,9 +27,9 @@ enum Broker {
         return bootstrap
     }
 
-    static func unique(_ prefix: String) -> String { "\(prefix)-\(UInt32.random(in: 0...UInt32.max))" }
+    public static func unique(_ prefix: String) -> String { "\(prefix)-\(UInt32.random(in: 0...UInt32.max))" }
 
-    static func createTopics(_ names: [String], partitions: Int32 = 4, compacted: Set<String> = []) throws {
+    public static func createTopics(_ names: [String], partitions: Int32 = 4, compacted: Set<String> = []) throws {
         let admin = try KafkaAdmin(properties: ["bootstrap.servers": try require()])
         let result = try admin.createTopics(names.map {
             TopicSpec(name: $0, partitions: partitions, config: compacted.contains($0) ? ["cleanup.policy": "compact"] : [:])
@@ -36,7 +37,7 @@ enum Broker {
         for name in names { #expect(result[name] == .created || result[name] == .alreadyExists, "\(name): \(String(describing: result[name]))") }
     }
 
-    static func produce(_ topic: String, _ records: [(key: String, value: String)]) throws {
+    public static func produce(_ topic: String, _ records: [(key: String, value: String)]) throws {
         let producer = try KafkaProducer(properties: ["bootstrap.servers": try require(), "linger.ms": "5", "partitioner": "murmur2_random"])
         var batch = OutgoingBatch()
         let t = try producer.topic(topic)
@@ -46,17 +47,17 @@ enum Broker {
         #expect(producer.drainDeliveryReports().allSatisfy { $0.error == nil })
     }
 
-    struct Record {
-        let partition: Int32
-        let offset: Int64
-        let key: String?
-        let value: String?
-        let headers: [String: String]
+    public struct Record {
+        public let partition: Int32
+        public let offset: Int64
+        public let key: String?
+        public let value: String?
+        public let headers: [String: String]
     }
 
     /// Reads a topic from the beginning (read_committed) until `count` records arrived or
     /// nothing new came for `idle`.
-    static func read(_ topic: String, count: Int? = nil, idle: Duration = .seconds(3), timeout: Duration = .seconds(90)) throws -> [Record] {
+    public static func read(_ topic: String, count: Int? = nil, idle: Duration = .seconds(3), timeout: Duration = .seconds(90)) throws -> [Record] {
         let consumer = try KafkaConsumer(properties: [
             "bootstrap.servers": try require(), "group.id": unique("reader"), "isolation.level": "read_committed",
             "auto.offset.reset": "earliest", "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
@@ -85,17 +86,17 @@ enum Broker {
     }
 }
 
-enum Repo {
-    static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+public enum Repo {
+    public static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 }
 
 /// A worker executable run as a separate process, as in production: signals are real.
-final class WorkerProcess {
-    let process = Process()
-    let logFile: String
-    let port: Int
+public final class WorkerProcess {
+    public let process = Process()
+    public let logFile: String
+    public let port: Int
 
-    init(executable: String, environment: [String: String]) throws {
+    public init(executable: String, environment: [String: String]) throws {
         port = WorkerProcess.freePort()
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable)-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
@@ -113,13 +114,13 @@ final class WorkerProcess {
         try process.run()
     }
 
-    var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
-    func get(_ path: String) -> (status: Int, body: String)? { HTTP.get(port: port, path: path) }
+    public func get(_ path: String) -> (status: Int, body: String)? { HTTP.get(port: port, path: path) }
 
     /// Waits until /readyz answers 200.
     @discardableResult
-    func waitReady(timeout: Duration = .seconds(60)) -> Bool {
+    public func waitReady(timeout: Duration = .seconds(60)) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline && process.isRunning {
             if get("/readyz")?.status == 200 { return true }
@@ -128,21 +129,21 @@ final class WorkerProcess {
         return false
     }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Exit status after waiting (nil on timeout).
-    func waitExit(timeout: Duration = .seconds(60)) -> Int32? {
+    public func waitExit(timeout: Duration = .seconds(60)) -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
         return process.isRunning ? nil : process.terminationStatus
     }
 
-    func killHard() {
+    public func killHard() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         _ = waitExit(timeout: .seconds(10))
     }
 
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -155,8 +156,8 @@ final class WorkerProcess {
     }
 }
 
-enum HTTP {
-    static func get(port: Int, path: String) -> (status: Int, body: String)? {
+public enum HTTP {
+    public static func get(port: Int, path: String) -> (status: Int, body: String)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
