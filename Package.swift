@@ -26,7 +26,7 @@ let package = Package(
 
         // Records of every topic, upstream and derived: strict, fast, deterministic JSON.
         .target(name: "Codec"),
-        .testTarget(name: "CodecTests", dependencies: ["Codec"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "TestSupport"], resources: [.copy("Fixtures")]),
 
         // Settings of every program: defaults < YAML file < environment, validated, documented.
         .target(name: "FleetConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -58,9 +58,12 @@ let package = Package(
         .executableTarget(name: "enrichment-worker", dependencies: ["Enrichment", "WorkerRuntime"]),
         .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Kafka"]),
 
+        // Synthetic hub traffic, deterministic for a seed.
+        .target(name: "Generator", dependencies: ["Codec"]),
+
         // The CLI: topics, config docs (and later demo, generate, tail, report, eval).
         .target(name: "CargowatchCLI", dependencies: [
-            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment",
+            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment", "Generator", "Codec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "cargowatch", dependencies: ["CargowatchCLI"]),

@@ -10,7 +10,7 @@ public struct Cargowatch: ParsableCommand {
         commandName: "cargowatch",
         abstract: "Run, feed and inspect the Cargowatch fleet.",
         discussion: "Example: cargowatch topics create   (uses KAFKA_BOOTSTRAP_SERVERS)",
-        subcommands: [Topics.self, ConfigDocsCommand.self])
+        subcommands: [Topics.self, GenerateCommand.self, TailCommand.self, ConfigDocsCommand.self])
 
     public init() {}
 }

@@ -1,36 +1,15 @@
 import Codec
 import Foundation
 import Testing
+import TestSupport
 
 /// Records the models encode must validate against the catalogue's JSON Schemas, checked by a
 /// real validator (python-jsonschema, Draft 2020-12, with format checks) via
 /// ops/validate-catalogue.py: schema and code cannot drift apart.
 @Suite("Models conform to the JSON Schemas")
 struct SchemaConformanceTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-
     func validate(_ samples: [String: [[UInt8]]]) throws -> (status: Int32, output: String) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("samples-\(UUID().uuidString)")
-        for (stem, records) in samples {
-            let sub = dir.appendingPathComponent(stem)
-            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
-            for (i, r) in records.enumerated() { try Data(r).write(to: sub.appendingPathComponent("\(i).json")) }
-        }
-        let python = "\(Self.root)/.venv/bin/python"
-        guard FileManager.default.fileExists(atPath: python) else {
-            Issue.record("no \(python): run ops/install-deps (ops/test does)")
-            return (-1, "")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["\(Self.root)/ops/validate-catalogue.py", "--schemas", "\(Self.root)/schemas", "--samples", dir.path]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
+        try SchemaValidator.validate(samples)
     }
 
     @Test("Upstream records, as the codec writes them, validate")

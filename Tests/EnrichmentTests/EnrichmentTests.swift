@@ -3,6 +3,7 @@ import Codec
 import Foundation
 import ReferenceData
 import Testing
+import TestSupport
 import WorkerRuntime
 
 enum Files {
@@ -154,5 +155,26 @@ struct EnrichmentTests {
                 [.deadLetter(kind: "decode", reason: "unterminated object")])
         let ok = rep.outputs(of: rep.send(topic: "customs.declarations", key: "26BE000000123456H7", value: Files.declaration))
         #expect(ok == [.init(topic: byParcel, key: "LGG-P-0000481516", value: Files.declaration)])
+    }
+
+    @Test("Enriched records, as the worker writes them, validate against their JSON Schemas")
+    func schemaConformance() throws {
+        let h = harness(window: .seconds(3600))
+        var parcels: [[UInt8]] = [], declarations: [[UInt8]] = []
+        func collect(_ results: [HandlerHarness.Result]) {
+            for e in h.outputs(of: results) {
+                if e.topic == "parcels.enriched" { parcels.append(Array(e.value!.utf8)) } else { declarations.append(Array(e.value!.utf8)) }
+            }
+        }
+        collect(h.send(topic: byParcel, key: "LGG-P-0000481516", value: Files.declaration))
+        collect(h.send(topic: "parcels.events", key: "LGG-P-0000481516", value: Files.parcel))
+        let odd = Files.parcel.replacingOccurrences(of: "LGG-P-0000481516", with: "LGG-P-2").replacingOccurrences(of: "\"HGH\"", with: "\"ZZZ\"")
+            .replacingOccurrences(of: "\"USD\"", with: "\"XTS\"").replacingOccurrences(of: "2026-11-27T22:14:03.512Z", with: "2026-11-28T02:00:00.000Z")
+        collect(h.send(topic: byParcel, key: "LGG-P-3", value: Files.declaration.replacingOccurrences(of: "LGG-P-0000481516", with: "LGG-P-3")
+            .replacingOccurrences(of: "26BE000000123456H7", with: "26BE000000000003H7")))
+        collect(h.send(topic: "parcels.events", key: "LGG-P-2", value: odd))  // closes LGG-P-3's window: null observation
+        #expect(parcels.count == 2 && declarations.count == 2)
+        let r = try SchemaValidator.validate(["parcel.enriched": parcels, "customs.enriched": declarations])
+        #expect(r.status == 0, "\(r.output)")
     }
 }

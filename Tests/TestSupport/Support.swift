@@ -184,3 +184,32 @@ public enum HTTP {
         return (code, body)
     }
 }
+
+/// Validates sample records against the catalogue's JSON Schemas with a real validator
+/// (python-jsonschema, Draft 2020-12, format checks) through ops/validate-catalogue.py.
+public enum SchemaValidator {
+    /// samples: schema stem → records. Exit status 0 when all validate.
+    public static func validate(_ samples: [String: [[UInt8]]]) throws -> (status: Int32, output: String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("samples-\(UUID().uuidString)")
+        for (stem, records) in samples {
+            let sub = dir.appendingPathComponent(stem)
+            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+            for (i, r) in records.enumerated() { try Data(r).write(to: sub.appendingPathComponent("\(i).json")) }
+        }
+        let python = "\(Repo.root)/.venv/bin/python"
+        guard FileManager.default.fileExists(atPath: python) else {
+            Issue.record("no \(python): run ops/install-deps (ops/test does)")
+            return (-1, "")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["\(Repo.root)/ops/validate-catalogue.py", "--schemas", "\(Repo.root)/schemas", "--samples", dir.path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, out)
+    }
+}
