@@ -27,7 +27,7 @@ func kafkaProperties() -> [String: String] {
 struct Topics: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, check or describe the catalogue's topics.",
-        subcommands: [Create.self, Check.self, List.self, AsyncAPI.self])
+        subcommands: [Create.self, Check.self, List.self, AsyncAPI.self, Docs.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -76,6 +76,19 @@ struct Topics: ParsableCommand {
         @Option(help: "Write to this file instead of stdout.") var output: String?
         func run() throws {
             let text = AsyncAPIDocument.render()
+            if let output { try text.write(toFile: output, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+        }
+    }
+}
+
+extension Topics {
+    struct Docs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Render the topic catalogue as a Markdown table (docs/topics.md).",
+            discussion: "Example: cargowatch topics docs --output docs/topics.md")
+        @Option(help: "Write to this file instead of stdout.") var output: String?
+        func run() throws {
+            let text = TopicsDocument.render()
             if let output { try text.write(toFile: output, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
         }
     }

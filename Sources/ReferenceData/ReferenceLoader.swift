@@ -26,6 +26,11 @@ public enum ReferenceLoader {
         return candidates.first { FileManager.default.fileExists(atPath: $0 + "/countries.csv") }
     }
 
+    /// Latest modification time of the reference files (nil entries for missing files).
+    public static func modificationStamp(_ directory: String) -> [Date?] {
+        files.map { (try? FileManager.default.attributesOfItem(atPath: directory + "/" + $0))?[.modificationDate] as? Date }
+    }
+
     public static func load(directory: String) throws -> ReferenceSnapshot {
         func read(_ name: String, _ columns: [String]) throws -> [[String: String]] {
             let path = directory + "/" + name

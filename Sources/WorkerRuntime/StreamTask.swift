@@ -218,6 +218,7 @@ final class StreamTask: @unchecked Sendable {
 
         var restoreProps = consumerProps
         restoreProps["group.id"] = "\(groupID)-restore"
+        restoreProps["fetch.wait.max.ms"] = "20"  // restore reads to the end: don't wait for more
         restoreProps.removeValue(forKey: "partition.assignment.strategy")
         restoreConsumer = try KafkaConsumer(properties: restoreProps)
 
@@ -536,38 +537,42 @@ final class StreamTask: @unchecked Sendable {
         let inputs = fresh.flatMap { p in definition.inputs.map { TopicPartition($0, p) } }
         let committed = try consumer.committed(inputs)
         var skipped = 0
+        // All changelog partitions at once: each is read from the beginning until the position
+        // reaches the end the broker reported.
+        var pendingTPs: [TopicPartition: (store: String, partition: Int32)] = [:]
         for p in fresh.sorted() {
             stores.open(partition: p)
-            for store in stores.definitions {
-                let tp = TopicPartition(changelog(store.name), p)
-                try restoreConsumer.assign([tp: -2 /* beginning */])
-                let batch = MessageBatch(capacity: 5000)
-                let deadline = ContinuousClock.now + .seconds(300)
-                var caughtUp = false
-                while !caughtUp {
-                    guard ContinuousClock.now < deadline else { throw TaskFailure(message: "restoring \(tp) did not finish in 300 s") }
-                    let r = try restoreConsumer.poll(into: batch, timeout: .milliseconds(100))
-                    guard let kv = stores.store(store.name, partition: p) else { break }
-                    for i in 0..<r.count {
-                        let m = batch[i]
-                        guard let key = m.key else { continue }
-                        if let header = m.header(RuntimeHeaders.inputOffsets),
-                           RuntimeHeaders.decodeOffsets(header).contains(where: { $0.value > (committed[$0.key] ?? -1) }) {
-                            skipped += 1
-                            continue
-                        }
-                        kv.restore(key: String(decoding: key, as: UTF8.self), value: m.valueBytes)
-                        restored += 1
-                    }
-                    // Caught up when the position reached the end the broker last reported.
-                    if r.count == 0, let marks = restoreConsumer.cachedWatermarks(tp) {
-                        let position = restoreConsumer.positions([tp])[tp] ?? -1
-                        caughtUp = marks.high == 0 || position >= marks.high
-                    }
+            for store in stores.definitions { pendingTPs[TopicPartition(changelog(store.name), p)] = (store.name, p) }
+        }
+        try restoreConsumer.assign(pendingTPs.mapValues { _ in -2 /* beginning */ })
+        let batch = MessageBatch(capacity: 5000)
+        let deadline = ContinuousClock.now + .seconds(300)
+        while !pendingTPs.isEmpty {
+            guard ContinuousClock.now < deadline else {
+                throw TaskFailure(message: "restoring \(pendingTPs.keys.sorted().map(\.description).joined(separator: ",")) did not finish in 300 s")
+            }
+            let r = try restoreConsumer.poll(into: batch, timeout: .milliseconds(50))
+            for i in 0..<r.count {
+                let m = batch[i]
+                guard let key = m.key, let target = pendingTPs[TopicPartition(m.topic, m.partition)],
+                      let kv = stores.store(target.store, partition: target.partition) else { continue }
+                if let header = m.header(RuntimeHeaders.inputOffsets),
+                   RuntimeHeaders.decodeOffsets(header).contains(where: { $0.value > (committed[$0.key] ?? -1) }) {
+                    skipped += 1
+                    continue
                 }
-                batch.release()
+                kv.restore(key: String(decoding: key, as: UTF8.self), value: m.valueBytes)
+                restored += 1
+            }
+            if r.count == 0 {
+                let positions = restoreConsumer.positions(Array(pendingTPs.keys))
+                for tp in Array(pendingTPs.keys) {
+                    guard let marks = restoreConsumer.cachedWatermarks(tp) else { continue }
+                    if marks.high == 0 || (positions[tp] ?? -1) >= marks.high { pendingTPs.removeValue(forKey: tp) }
+                }
             }
         }
+        batch.release()
         try restoreConsumer.assign([:])
         logger.info("state restored", metadata: ["partitions": "\(fresh.sorted())", "records": "\(restored)", "skipped_uncommitted": "\(skipped)",
                                                  "ms": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)"])

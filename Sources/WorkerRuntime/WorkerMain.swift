@@ -192,7 +192,11 @@ final class WorkerService: Service, Sendable {
     func run() async throws {
         running.store(tasks.count, ordering: .relaxed)
         let watchers = installSignalWatchers()
-        defer { watchers.forEach { $0.cancel() } }
+        let fileWatcher = reference.map(watchReferenceFiles)
+        defer {
+            watchers.forEach { $0.cancel() }
+            fileWatcher?.cancel()
+        }
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 for task in tasks {
@@ -222,6 +226,28 @@ final class WorkerService: Service, Sendable {
                 exit(ExitCode.software)
             }
         }
+    }
+
+    /// Reloads reference data when its files change (checked every `reference.reload_interval`).
+    private func watchReferenceFiles(_ reference: ReferenceStore) -> DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        let interval = options.referenceReloadInterval
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let log = logger
+        let stamp = Mutex(ReferenceLoader.modificationStamp(reference.directory))
+        timer.schedule(deadline: .now() + seconds, repeating: seconds)
+        timer.setEventHandler {
+            let now = ReferenceLoader.modificationStamp(reference.directory)
+            guard stamp.withLock({ old in defer { old = now }; return old != now }) else { return }
+            do {
+                let fresh = try reference.reload()
+                log.info("reference files changed: reloaded", metadata: ["version": "\(fresh.version)"])
+            } catch {
+                log.error("reference files changed but do not load; keeping the previous version", metadata: ["error": "\(error)"])
+            }
+        }
+        timer.resume()
+        return timer
     }
 
     /// SIGHUP reloads reference data; a second SIGTERM/SIGINT exits at once.

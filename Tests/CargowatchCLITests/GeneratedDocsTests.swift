@@ -15,6 +15,11 @@ struct GeneratedDocsTests {
         #expect(committed("asyncapi.yaml") == AsyncAPIDocument.render())
     }
 
+    @Test("docs/topics.md equals the catalogue (regenerate: cargowatch topics docs --output docs/topics.md)")
+    func topicsTable() {
+        #expect(committed("docs/topics.md") == TopicsDocument.render())
+    }
+
     @Test("docs/configuration.md equals the settings in code (regenerate: cargowatch config-docs --output docs/configuration.md)")
     func configTable() {
         #expect(committed("docs/configuration.md") == ConfigDocs.render(workers: Fleet.workers))

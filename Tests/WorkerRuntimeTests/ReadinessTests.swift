@@ -1,0 +1,57 @@
+import Foundation
+import Kafka
+import Testing
+import TestSupport
+import WorkerRuntime
+
+@Suite("Readiness and the at-least-once mode", .serialized)
+struct ReadinessTests {
+    let tests = ProbeWorkerTests()
+
+    @Test("/readyz stays not-ready while state is restored; processing resumes from the restored state")
+    func notReadyUntilRestored() throws {
+        let s = try tests.setup("restore", partitions: 1)
+        let keys = 60_000
+        try Broker.produce(s.input, (0..<keys).map { ("k\($0)", "a") })
+        let first = try WorkerProcess(executable: "probe-worker", environment: s.environment)
+        #expect(first.waitReady())
+        _ = try Broker.read(s.output, count: keys, idle: .seconds(5), timeout: .seconds(120))
+        first.signal(SIGTERM)
+        #expect(first.waitExit() == 0)
+
+        let second = try WorkerProcess(executable: "probe-worker", environment: s.environment)
+        defer { second.killHard() }
+        var answers: [String] = []
+        let deadline = ContinuousClock.now + .seconds(90)
+        while ContinuousClock.now < deadline {
+            guard let a = second.get("/readyz") else { Thread.sleep(forTimeInterval: 0.01); continue }
+            if answers.last != a.body { answers.append(a.body) }
+            if a.status == 200 { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        #expect(answers.last == "ready\n", "\(answers)")
+        #expect(answers.contains { $0.contains("restoring state") }, "never saw the restore phase: \(answers)")
+        #expect(!answers.dropLast().contains("ready\n"))
+        #expect(second.log.contains("\"records\":\"\(keys)\""), "all \(keys) keys restored: \(second.log.suffix(1500))")
+        // The restored count continues.
+        try Broker.produce(s.input, [("k7", "b")])
+        let out = try Broker.read(s.output, count: keys + 1, idle: .seconds(5), timeout: .seconds(120))
+        #expect(out.last?.value == "k7:2:b")
+    }
+
+    @Test("at_least_once: idempotent producer, offsets committed after delivery; nothing lost")
+    func atLeastOnce() throws {
+        let s = try tests.setup("alos")
+        try Broker.produce(s.input, (0..<5000).map { ("key\($0 % 50)", "v\($0 / 50)") })
+        var env = s.environment
+        env["CARGOWATCH_PROCESSING_GUARANTEE"] = "at_least_once"
+        let w = try WorkerProcess(executable: "probe-worker", environment: env)
+        defer { w.killHard() }
+        #expect(w.waitReady())
+        let out = try Broker.read(s.output, count: 5000, idle: .seconds(5), timeout: .seconds(120))
+        #expect(Set(out.compactMap(\.value)) == Set((0..<5000).map { "key\($0 % 50):\($0 / 50 + 1):v\($0 / 50)" }))
+        #expect(out.allSatisfy { $0.headers["cw.txn"] == nil }, "no transactions in this mode")
+        w.signal(SIGTERM)
+        #expect(w.waitExit() == 0)
+    }
+}
