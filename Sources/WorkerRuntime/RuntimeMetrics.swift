@@ -59,9 +59,9 @@ public final class RuntimeMetrics: Sendable {
     func lag(_ topic: String, _ partition: Int32, _ value: Int64) {
         gauge("cargowatch_consumer_lag_records", [("topic", topic), ("partition", String(partition))]).record(value)
     }
-    func storeKeys(_ value: Int) { gauge("cargowatch_state_store_keys", []).record(value) }
+    func storeKeys(_ task: String, _ value: Int) { gauge("cargowatch_state_store_keys", [("task", task)]).record(value) }
     func ready(_ value: Bool) { gauge("cargowatch_ready", []).record(value ? 1 : 0) }
-    func assignedPartitions(_ n: Int) { gauge("cargowatch_assigned_partitions", []).record(n) }
+    func assignedPartitions(_ task: String, _ n: Int) { gauge("cargowatch_assigned_partitions", [("task", task)]).record(n) }
 
     /// Prometheus text exposition format.
     public func exposition() -> String { registry.emitToString() }

@@ -156,6 +156,7 @@ final class StreamTask: @unchecked Sendable {
         while !stopRequested.load(ordering: .relaxed) {
             let result = try consumer.poll(into: batch!, timeout: options.maxWait)
             noteErrors(result.errors)
+            forwardLibrdkafkaLogs()
             if result.count > 0 { try processBatch(batch!) }
             if let event = result.rebalance {
                 batch!.release()
@@ -236,7 +237,7 @@ final class StreamTask: @unchecked Sendable {
         }
         try consumer.subscribe(definition.inputs)
         logger.info("task started", metadata: [
-            "group": "\(groupID)", "inputs": "\(definition.inputs.joined(separator: ","))",
+            "run": "\(runID)", "group": "\(groupID)", "inputs": "\(definition.inputs.joined(separator: ","))",
             "guarantee": "\(options.guarantee.rawValue)", "assignor": "\(definition.assignor)",
         ])
     }
@@ -261,6 +262,14 @@ final class StreamTask: @unchecked Sendable {
                 logger.warning("\(what) failed, retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 Thread.sleep(forTimeInterval: min(5, 0.2 * Double(attempt)))
             }
+        }
+    }
+
+    /// librdkafka's own log lines (its `debug` property turns on more) into the worker's log.
+    private func forwardLibrdkafkaLogs() {
+        for entry in consumer.drainLogs() + producer.drainLogs() {
+            let level: Logger.Level = entry.level <= 3 ? .error : entry.level == 4 ? .warning : entry.level <= 6 ? .info : .debug
+            logger.log(level: level, "librdkafka: \(entry.message)", metadata: ["facility": "\(entry.facility)"])
         }
     }
 
@@ -339,8 +348,8 @@ final class StreamTask: @unchecked Sendable {
         }
         publishCounters()
         try send()
-        metrics.batchDuration.recordNanoseconds(Int64((ContinuousClock.now - started).components.attoseconds / 1_000_000_000)
-                                                + (ContinuousClock.now - started).components.seconds * 1_000_000_000)
+        let took = (ContinuousClock.now - started).components
+        metrics.batchDuration.recordNanoseconds(took.seconds * 1_000_000_000 + took.attoseconds / 1_000_000_000)
     }
 
     private func publishCounters() {
@@ -505,11 +514,32 @@ final class StreamTask: @unchecked Sendable {
             try commit()
             assigned.formUnion(parts)
             try restore(Set(parts.map(\.partition)))
+            try recommitOffsets(parts)
             health.update { $0.assigned = true }
             logger.info("partitions assigned", metadata: ["partitions": "\(parts.map(\.description).joined(separator: ","))"])
         }
-        metrics.assignedPartitions(assigned.count)
+        metrics.assignedPartitions(definition.name, assigned.count)
+        metrics.ready(health.isReady)
         try consumer.completeRebalance()
+    }
+
+    /// Commits the group's current offsets of newly assigned partitions again, in a transaction
+    /// of this producer. A no-op for Apache Kafka; on the local broker (Tansu 0.6) it releases the
+    /// input partitions of a transaction left open by a killed predecessor, which otherwise keeps
+    /// read_committed fetches empty (seen in the SIGKILL test).
+    private func recommitOffsets(_ parts: [TopicPartition]) throws {
+        guard let transactional, !parts.isEmpty else { return }
+        let committed = try consumer.committed(parts).filter { $0.value >= 0 }
+        guard !committed.isEmpty else { return }
+        try transactional.beginTransaction()
+        transactionNumber += 1
+        do {
+            try transactional.sendOffsetsToTransaction(committed, consumer: consumer)
+            try transactional.commitTransaction()
+        } catch {
+            try? transactional.abortTransaction()
+            logger.warning("re-committing offsets after assignment failed", metadata: ["error": "\(error)"])
+        }
     }
 
     private func removeAssignment(_ parts: [TopicPartition]) {
@@ -581,6 +611,7 @@ final class StreamTask: @unchecked Sendable {
     private func publishGauges() {
         lastLagUpdate = ContinuousClock.now
         for (tp, lag) in consumer.lag() { metrics.lag(tp.topic, tp.partition, lag) }
-        metrics.storeKeys(stores.totalKeys)
+        metrics.storeKeys(definition.name, stores.totalKeys)
+        metrics.ready(health.isReady)
     }
 }

@@ -129,6 +129,20 @@ public final class WorkerProcess {
         return false
     }
 
+    /// Waits until the worker has consumed at least one record (its metrics say so).
+    @discardableResult
+    public func waitProcessing(timeout: Duration = .seconds(90)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline && process.isRunning {
+            let consumed = get("/metrics")?.body.split(separator: "\n")
+                .filter { $0.hasPrefix("cargowatch_records_in_total") }
+                .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +) ?? 0
+            if consumed > 0 { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Exit status after waiting (nil on timeout).
