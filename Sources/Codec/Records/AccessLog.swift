@@ -70,7 +70,7 @@ public struct AccessLog: Hashable, Sendable {
     public var denied: Bool { outcome == "denied" }
 }
 
-extension AccessLog {
+extension AccessLog: JSONRecord {
     public init(json bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         self = try JSONReader.decode(bytes) { (r: inout JSONReader) throws(DecodeError) in try AccessLog(from: &r) }
     }
@@ -144,12 +144,6 @@ extension AccessLog {
         return Resource(kind: try required(kind, "kind"), id: id, filter: filter)
     }
 
-    public func encode(to w: inout JSONWriter) {
-        w.beginObject()
-        encodeFields(to: &w)
-        w.endObject()
-    }
-
     public func encodeFields(to w: inout JSONWriter) {
         w.key("schema"); w.string(schemaVersion.description)
         w.key("event_id"); w.string(eventID)
@@ -171,9 +165,4 @@ extension AccessLog {
         w.key("client"); w.string(client)
     }
 
-    public var jsonBytes: [UInt8] {
-        var w = JSONWriter(capacity: 512)
-        encode(to: &w)
-        return w.bytes
-    }
 }

@@ -69,7 +69,7 @@ public struct CustomsDeclaration: Hashable, Sendable {
     }
 }
 
-extension CustomsDeclaration {
+extension CustomsDeclaration: JSONRecord {
     public init(json bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         self = try JSONReader.decode(bytes) { (r: inout JSONReader) throws(DecodeError) in try CustomsDeclaration(from: &r) }
     }
@@ -140,12 +140,6 @@ extension CustomsDeclaration {
         return items
     }
 
-    public func encode(to w: inout JSONWriter) {
-        w.beginObject()
-        encodeFields(to: &w)
-        w.endObject()
-    }
-
     public func encodeFields(to w: inout JSONWriter) {
         w.key("schema"); w.string(schemaVersion.description)
         w.key("declaration_id"); w.string(declarationID)
@@ -176,9 +170,4 @@ extension CustomsDeclaration {
         w.key("vat_declared"); w.money(vatDeclared)
     }
 
-    public var jsonBytes: [UInt8] {
-        var w = JSONWriter(capacity: 768)
-        encode(to: &w)
-        return w.bytes
-    }
 }

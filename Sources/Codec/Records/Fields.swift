@@ -98,3 +98,24 @@ public struct Provenance: Hashable, Sendable {
                           offset: try required(offset, "offset"))
     }
 }
+
+/// A record written as one JSON object; `encodeFields` writes its fields, so that derived
+/// records can extend them.
+public protocol JSONRecord {
+    func encodeFields(to w: inout JSONWriter)
+}
+
+extension JSONRecord {
+    public func encode(to w: inout JSONWriter) {
+        w.beginObject()
+        encodeFields(to: &w)
+        w.endObject()
+    }
+
+    /// The record's canonical bytes (deterministic).
+    public var jsonBytes: [UInt8] {
+        var w = JSONWriter(capacity: 1024)
+        encode(to: &w)
+        return w.bytes
+    }
+}

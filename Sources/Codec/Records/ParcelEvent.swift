@@ -134,7 +134,7 @@ public struct Consignee: Hashable, Sendable {
     }
 }
 
-extension ParcelEvent {
+extension ParcelEvent: JSONRecord {
     public init(json bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         self = try JSONReader.decode(bytes) { (r: inout JSONReader) throws(DecodeError) in try ParcelEvent(from: &r) }
     }
@@ -217,12 +217,6 @@ extension ParcelEvent {
     }
 
     /// The upstream form, deterministic.
-    public func encode(to w: inout JSONWriter) {
-        w.beginObject()
-        encodeFields(to: &w)
-        w.endObject()
-    }
-
     /// The fields without braces, so derived records can extend them.
     public func encodeFields(to w: inout JSONWriter) {
         w.key("schema"); w.string(schemaVersion.description)
@@ -257,9 +251,4 @@ extension ParcelEvent {
         w.key("customs_declaration_id"); w.string(customsDeclarationID)
     }
 
-    public var jsonBytes: [UInt8] {
-        var w = JSONWriter(capacity: 768)
-        encode(to: &w)
-        return w.bytes
-    }
 }
