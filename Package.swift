@@ -58,6 +58,10 @@ let package = Package(
         .executableTarget(name: "enrichment-worker", dependencies: ["Enrichment", "WorkerRuntime"]),
         .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Kafka"]),
 
+        // sensitivity-worker's logic (so far: the free-text masker).
+        .target(name: "Sensitivity"),
+        .testTarget(name: "SensitivityTests", dependencies: ["Sensitivity"]),
+
         // Synthetic hub traffic, deterministic for a seed.
         .target(name: "Generator", dependencies: ["Codec"]),
 

@@ -1,0 +1,254 @@
+import Foundation
+
+/// Finds and masks personal data inside free text (item descriptions, resource filters):
+/// e-mail addresses (also written with "(at)"/"[at]"), phone numbers in E.164 and common EU
+/// national formats, IBANs (checksum-verified), and the consignee's own name or street, matched
+/// ignoring case, accents and spacing. Deliberately not phones: HS codes, weights, tracking
+/// numbers (see the tests' near misses).
+public struct FreeTextMasker: Sendable {
+    public struct Result: Equatable, Sendable {
+        public let text: String
+        /// What was masked: `email`, `phone`, `iban`, `name`, `street`.
+        public let kinds: Set<String>
+    }
+
+    public init() {}
+
+    /// Masks `text`; `names` and `streets` are the record's own consignee values.
+    public func mask(_ text: String, names: [String] = [], streets: [String] = []) -> Result {
+        var chars = Array(text)
+        var kinds: Set<String> = []
+        var spans: [(Range<Int>, String)] = []
+        spans += emails(chars).map { ($0, "email") }
+        spans += ibans(chars).map { ($0, "iban") }
+        spans += phones(chars).map { ($0, "phone") }
+        for n in names where !n.isEmpty { spans += occurrences(of: n, in: chars).map { ($0, "name") } }
+        for s in streets where !s.isEmpty { spans += occurrences(of: s, in: chars).map { ($0, "street") } }
+        guard !spans.isEmpty else { return Result(text: text, kinds: []) }
+        // Replace from the end so earlier ranges stay valid; overlapping spans merge.
+        spans.sort { $0.0.lowerBound < $1.0.lowerBound }
+        var merged: [(Range<Int>, String)] = []
+        for s in spans {
+            if let last = merged.last, s.0.lowerBound < last.0.upperBound {
+                merged[merged.count - 1].0 = last.0.lowerBound..<max(last.0.upperBound, s.0.upperBound)
+            } else {
+                merged.append(s)
+            }
+            kinds.insert(s.1)
+        }
+        for (range, kind) in merged.reversed() {
+            chars.replaceSubrange(range, with: Array("[\(kind)]"))
+        }
+        return Result(text: String(chars), kinds: kinds)
+    }
+
+    // MARK: - E-mail
+
+    static func isLocalPart(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber || "._%+-".contains(c)) }
+    static func isDomainPart(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber || ".-".contains(c)) }
+
+    func emails(_ c: [Character]) -> [Range<Int>] {
+        var found: [Range<Int>] = []
+        var i = 0
+        while i < c.count {
+            // "@", or an obfuscated "(at)" / "[at]" / " at " between two address-like words.
+            var atStart = -1, atEnd = -1
+            if c[i] == "@" { (atStart, atEnd) = (i, i + 1) }
+            else if let n = Self.obfuscatedAt(c, i) { (atStart, atEnd) = (i, i + n) }
+            guard atStart >= 0 else { i += 1; continue }
+            var s = atStart
+            while s > 0 && Self.isLocalPart(c[s - 1]) { s -= 1 }
+            var e = atEnd
+            var dots = 0
+            while e < c.count {
+                if Self.isDomainPart(c[e]) {
+                    if c[e] == "." { dots += 1 }
+                    e += 1
+                } else if let n = Self.obfuscatedDot(c, e) {
+                    dots += 1
+                    e += n
+                } else { break }
+            }
+            while e > atEnd && (c[e - 1] == "." || c[e - 1] == "-") { e -= 1 }
+            // The top-level label (after the last dot) must be 2+ letters.
+            var tld = 0
+            var k = e - 1
+            while k >= atEnd && c[k].isLetter { tld += 1; k -= 1 }
+            if s < atStart && dots >= 1 && tld >= 2 && k >= atEnd {
+                found.append(s..<e)
+                i = e
+            } else {
+                i = atEnd
+            }
+        }
+        return found
+    }
+
+    static func lower(_ c: [Character], _ i: Int, _ n: Int) -> String? {
+        guard i + n <= c.count else { return nil }
+        return String(c[i..<(i + n)]).lowercased()
+    }
+
+    static func obfuscatedAt(_ c: [Character], _ i: Int) -> Int? {
+        for form in ["(at)", "[at]", " (at) ", " [at] "] where lower(c, i, form.count) == form { return form.count }
+        if lower(c, i, 4) == " at ", i > 0, isLocalPart(c[i - 1]), i + 4 < c.count, isDomainPart(c[i + 4]) {
+            // "name at example dot be": only with a " dot " (or ".") after the domain word.
+            var j = i + 4
+            while j < c.count && c[j].isLetter { j += 1 }
+            if lower(c, j, 5) == " dot " || (j < c.count && c[j] == ".") { return 4 }
+        }
+        return nil
+    }
+
+    static func obfuscatedDot(_ c: [Character], _ i: Int) -> Int? {
+        for form in ["(dot)", "[dot]", " dot "] where lower(c, i, form.count) == form { return form.count }
+        return nil
+    }
+
+    // MARK: - Phone
+
+    func phones(_ c: [Character]) -> [Range<Int>] {
+        var found: [Range<Int>] = []
+        var i = 0
+        while i < c.count {
+            let startsPlus = c[i] == "+" && i + 1 < c.count && c[i + 1].isASCII && c[i + 1].isNumber
+            let startsDigit = c[i].isASCII && c[i].isNumber
+            let boundary = i == 0 || !(c[i - 1].isLetter || c[i - 1].isNumber)
+            guard (startsPlus || startsDigit) && boundary else { i += 1; continue }
+            var j = startsPlus ? i + 1 : i
+            var digits = "", separators = 0, lastDigit = j
+            while j < c.count {
+                if c[j].isASCII && c[j].isNumber {
+                    digits.append(c[j])
+                    lastDigit = j
+                    j += 1
+                } else if " -./()".contains(c[j]) {
+                    // A short run of separators ("-", " ", ") ", " / ") followed by a digit.
+                    var k = j
+                    while k < c.count && k - j < 3 && " -./()".contains(c[k]) { k += 1 }
+                    guard k < c.count, c[k].isASCII, c[k].isNumber else { break }
+                    separators += 1
+                    j = k
+                } else { break }
+            }
+            let end = lastDigit + 1
+            let followedByLetter = end < c.count && c[end].isLetter
+            let n = digits.count
+            var phone = false
+            if !followedByLetter {
+                if startsPlus { phone = (8...15).contains(n) }
+                else if digits.hasPrefix("00") { phone = (10...15).contains(n) }
+                else if digits.hasPrefix("0"), n >= 2, digits.dropFirst().first != "0" {
+                    phone = (9...11).contains(n) && (separators > 0 || n == 10) && !Self.hsContext(c, before: i)
+                }
+            }
+            if phone {
+                found.append(i..<end)
+                i = end
+            } else {
+                i = max(i + 1, end)
+            }
+        }
+        return found
+    }
+
+    /// "HS 0901 21 00 00", "tariff code 0902…": a number right after such words is a commodity code.
+    static func hsContext(_ c: [Character], before i: Int) -> Bool {
+        let from = max(0, i - 14)
+        let window = String(c[from..<i]).lowercased()
+        return window.contains("hs") || window.contains("tariff") || window.contains("code") || window.contains("cn ")
+    }
+
+    // MARK: - IBAN
+
+    func ibans(_ c: [Character]) -> [Range<Int>] {
+        var found: [Range<Int>] = []
+        var i = 0
+        while i + 15 <= c.count {
+            let boundary = i == 0 || !(c[i - 1].isLetter || c[i - 1].isNumber)
+            guard boundary, c[i].isASCII, c[i].isUppercase, c[i + 1].isASCII, c[i + 1].isUppercase,
+                  c[i + 2].isASCII, c[i + 2].isNumber, c[i + 3].isASCII, c[i + 3].isNumber else { i += 1; continue }
+            var j = i, compact = ""
+            while j < c.count && compact.count < 34 {
+                if c[j].isASCII && (c[j].isNumber || c[j].isUppercase) { compact.append(c[j]); j += 1 }
+                else if c[j] == " " && j + 1 < c.count && c[j + 1].isASCII && (c[j + 1].isNumber || c[j + 1].isUppercase) { j += 1 }
+                else { break }
+            }
+            // Try the longest prefix that passes the checksum (text may follow with a space).
+            var matched = false
+            var length = compact.count
+            while length >= 15 {
+                if Self.validIBAN(String(compact.prefix(length))) {
+                    var consumed = 0, k = i
+                    while consumed < length { if c[k] != " " { consumed += 1 }; k += 1 }
+                    found.append(i..<k)
+                    i = k
+                    matched = true
+                    break
+                }
+                length -= 1
+            }
+            if !matched { i += 1 }
+        }
+        return found
+    }
+
+    /// ISO 13616 mod-97 check.
+    static func validIBAN(_ s: String) -> Bool {
+        let chars = Array(s.dropFirst(4) + s.prefix(4))
+        var remainder = 0
+        for ch in chars {
+            if let d = ch.wholeNumberValue, ch.isASCII {
+                remainder = (remainder * 10 + d) % 97
+            } else if let a = ch.asciiValue, ch.isUppercase {
+                remainder = (remainder * 100 + Int(a) - 55) % 97
+            } else {
+                return false
+            }
+        }
+        return remainder == 1
+    }
+
+    // MARK: - The consignee's own name and street
+
+    /// Folds to lower-case letters and digits without accents; maps each kept unit back to its
+    /// character index.
+    static func folded(_ c: [Character]) -> (units: [Character], index: [Int]) {
+        var units: [Character] = [], index: [Int] = []
+        for (i, ch) in c.enumerated() {
+            let f = String(ch).folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: nil)
+            for u in f where u.isLetter || u.isNumber {
+                units.append(u)
+                index.append(i)
+            }
+        }
+        return (units, index)
+    }
+
+    /// Every occurrence of `value` (in its word order, or reversed for names) ignoring case,
+    /// accents, punctuation and spacing, on word boundaries.
+    func occurrences(of value: String, in c: [Character]) -> [Range<Int>] {
+        let words = value.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
+        guard !words.isEmpty else { return [] }
+        let variants = Set([words, words.reversed()]).map { Self.folded(Array($0.joined())).units }
+        let (units, index) = Self.folded(c)
+        var found: [Range<Int>] = []
+        for needle in variants where needle.count >= 3 && needle.count <= units.count {
+            var i = 0
+            while i + needle.count <= units.count {
+                if units[i] == needle[0] && Array(units[i..<(i + needle.count)]) == needle {
+                    let start = index[i], end = index[i + needle.count - 1] + 1
+                    let before = start == 0 || !(c[start - 1].isLetter || c[start - 1].isNumber)
+                    let after = end == c.count || !(c[end].isLetter || c[end].isNumber)
+                    if before && after {
+                        found.append(start..<end)
+                        i += needle.count
+                        continue
+                    }
+                }
+                i += 1
+            }
+        }
+        return found
+    }
+}
