@@ -45,3 +45,33 @@ struct ValueTests {
         #expect(SchemaVersion.parse("parcel.event/x") == nil)
     }
 }
+
+@Suite("JSONValue keeps member order and number text, and edits by path")
+struct JSONValueTests {
+    func parse(_ text: String) throws -> JSONValue { try Array(text.utf8).withUnsafeBytes { try JSONValue(json: $0) } }
+
+    @Test("Round trip of the contract examples is byte for byte")
+    func roundTrip() throws {
+        for name in ["parcel.event", "customs.declaration", "access.log"] {
+            let bytes = Fixtures.bytes(name)
+            let v = try bytes.withUnsafeBytes { try JSONValue(json: $0) }
+            #expect(v.jsonBytes == bytes, "\(name)")
+        }
+        #expect(String(decoding: try parse("{\"a\": 1.50e2, \"b\" :[true,null]}").jsonBytes, as: UTF8.self) == "{\"a\":1.50e2,\"b\":[true,null]}")
+    }
+
+    @Test("Path updates reach every array element and report concrete paths")
+    func pathUpdates() throws {
+        var v = try parse("{\"c\":{\"name\":\"Marie\"},\"items\":[{\"d\":\"x\"},{\"d\":\"y\"},{\"e\":1}]}")
+        var seen: [String] = []
+        v.update(path: "items[].d") { path, value in
+            seen.append(path)
+            value = .string("*")
+        }
+        v.update(path: "c.name") { _, value in value = .null }
+        v.update(path: "nope.x") { _, _ in Issue.record("missing paths are skipped") }
+        #expect(seen == ["items[0].d", "items[1].d"])
+        #expect(String(decoding: v.jsonBytes, as: UTF8.self) == "{\"c\":{\"name\":null},\"items\":[{\"d\":\"*\"},{\"d\":\"*\"},{\"e\":1}]}")
+        #expect(throws: DecodeError.self) { try parse("{\"a\":1,\"a\":2}") }
+    }
+}
