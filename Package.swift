@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // librdkafka >= 2.8 from pkg-config (ops/install-deps puts it in /usr/local).
@@ -59,7 +60,7 @@ let package = Package(
         .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Kafka"]),
 
         // sensitivity-worker's logic (so far: the free-text masker).
-        .target(name: "Sensitivity"),
+        .target(name: "Sensitivity", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SensitivityTests", dependencies: ["Sensitivity"]),
 
         // Synthetic hub traffic, deterministic for a seed.

@@ -1,0 +1,24 @@
+import Sensitivity
+import Testing
+
+@Suite("Keyed pseudonyms")
+struct PseudonymizerTests {
+    @Test("HMAC-SHA256 matches RFC 4231 test case 2")
+    func rfc4231() {
+        let mac = Pseudonymizer.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
+        let hex = mac.map { String(format: "%02x", $0) }.joined()
+        #expect(hex == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+
+    @Test("Same person, same pseudonym, whatever the spelling; different kind or key, different pseudonym")
+    func stable() {
+        let p = Pseudonymizer(key: Array("0123456789abcdef0123456789abcdef".utf8), keyID: "k1")
+        let a = p.pseudonym("Marie Dupont", kind: "name")
+        #expect(a == p.pseudonym("MARIE  DUPONT", kind: "name"))
+        #expect(a == p.pseudonym("Marié Dupont", kind: "name"))
+        #expect(a != p.pseudonym("Marie Dupont", kind: "street"))
+        #expect(a != Pseudonymizer(key: Array("another key, rotated.............".utf8), keyID: "k2").pseudonym("Marie Dupont", kind: "name"))
+        #expect(a.hasPrefix("ps_") && a.count == 25)
+        #expect(a.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" })
+    }
+}
