@@ -59,16 +59,20 @@ let package = Package(
         .executableTarget(name: "enrichment-worker", dependencies: ["Enrichment", "WorkerRuntime"]),
         .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Kafka"]),
 
-        // sensitivity-worker's logic (so far: the free-text masker).
-        .target(name: "Sensitivity", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "SensitivityTests", dependencies: ["Sensitivity"]),
+        // sensitivity-worker: classification, PII-free analyst streams, tagged access events.
+        .target(name: "Sensitivity", dependencies: [
+            "WorkerRuntime", "Codec", "ReferenceData", "FleetConfig", "Catalogue",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "sensitivity-worker", dependencies: ["Sensitivity", "WorkerRuntime"]),
+        .testTarget(name: "SensitivityTests", dependencies: ["Sensitivity", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Enrichment", "Generator"]),
 
         // Synthetic hub traffic, deterministic for a seed.
         .target(name: "Generator", dependencies: ["Codec"]),
 
         // The CLI: topics, config docs (and later demo, generate, tail, report, eval).
         .target(name: "CargowatchCLI", dependencies: [
-            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment", "Generator", "Codec",
+            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment", "Sensitivity", "Generator", "Codec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "cargowatch", dependencies: ["CargowatchCLI"]),

@@ -3,17 +3,22 @@ import FleetConfig
 import Foundation
 import WorkerRuntime
 import Enrichment
+import Sensitivity
 
 /// The fleet's workers, as the CLI knows them (for topics, config docs and the demo).
 public enum Fleet {
-    public static let workers: [WorkerDefinition] = [EnrichmentWorker.definition]
+    public static let workers: [WorkerDefinition] = [EnrichmentWorker.definition, SensitivityWorker.definition]
 
-    /// Internal topics (changelogs) of every worker's tasks, with the group ids the environment
-    /// configures (so `topics create` matches what the workers will look for).
+    /// Internal topics (changelogs) of every worker's tasks, named after each worker's group id
+    /// (`CARGOWATCH_GROUP_ID` applies to one worker only, so the defaults are used here).
     public static func internalTopics(environment: [String: String]) throws -> [Topic] {
         var result: [Topic] = []
+        // Only topic names are wanted: settings of one worker (ports, keys) must not stop the
+        // others from being listed, and no secret is needed to name a topic.
+        var env = environment.filter { !$0.key.hasPrefix("CARGOWATCH_") }
+        env["CARGOWATCH_PSEUDONYM_KEY"] = "placeholder: names only, never used to pseudonymise"
         for worker in workers {
-            let config = try ConfigLoader.load(worker.spec, configFile: nil, environment: environment.filter { $0.key.hasPrefix("CARGOWATCH_") == false })
+            let config = try ConfigLoader.load(worker.spec, configFile: nil, environment: env)
             let options = RuntimeOptions(worker: worker.name, config: config)
             for task in try worker.tasks(config, options) {
                 for changelog in task.changelogTopics(baseGroup: options.groupID) {

@@ -100,7 +100,7 @@ public enum TopicsDocument {
             "Every topic the fleet reads or writes. The machine-readable form is `asyncapi.yaml`; record",
             "formats are the JSON Schemas in `schemas/`. Workers read with `isolation.level=read_committed`.",
             "Each worker's state-store changelogs (`<group>-<store>-changelog`, compacted) are created by",
-            "`cargowatch topics create` too; `cargowatch topics list` shows them with the configured group ids.",
+            "`cargowatch topics create` too (for the default group ids); `cargowatch topics list` shows them.",
             "",
             "| topic | role | key | schema | written by | read by | partitions | config | what it carries |",
             "|---|---|---|---|---|---|---|---|---|",

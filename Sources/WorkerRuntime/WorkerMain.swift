@@ -28,10 +28,10 @@ public struct WorkerDefinition: Sendable {
 
     /// Every setting this worker reads: the runtime's, then its own.
     public var spec: ConfigSpec {
-        let own = Catalogue.shortName(name) + "."
-        let fleet = ["enrichment.", "sensitivity.", "fraud.", "aggregation.", "generator.", "demo.", "probe."]
+        let own = Set(settings.map { String($0.key.prefix { $0 != "." }) + "." })
+        let fleet = ["enrichment.", "sensitivity.", "pseudonym.", "fraud.", "aggregation.", "generator.", "demo.", "probe."]
         return ConfigSpec(program: name, settings: RuntimeSettings.common(worker: name, httpPort: defaultHTTPPort) + settings,
-                          foreignPrefixes: fleet.filter { $0 != own })
+                          foreignPrefixes: fleet.filter { !own.contains($0) })
     }
 }
 

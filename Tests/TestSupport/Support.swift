@@ -96,11 +96,12 @@ public final class WorkerProcess {
     public let logFile: String
     public let port: Int
 
-    public init(executable: String, environment: [String: String]) throws {
+    public init(executable: String, environment: [String: String], arguments: [String] = []) throws {
         port = WorkerProcess.freePort()
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable)-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         process.executableURL = URL(fileURLWithPath: "\(Repo.root)/.build/debug/\(executable)")
+        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CARGOWATCH_") && !$0.key.hasPrefix("KAFKA_") }
         env["KAFKA_BOOTSTRAP_SERVERS"] = try Broker.require()
         env["KAFKA_SESSION_TIMEOUT_MS"] = "6000"

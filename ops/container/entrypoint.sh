@@ -22,6 +22,7 @@ usage: cargowatch-entrypoint PROGRAM [ARGUMENTS...]
 
 PROGRAM is one of:
   enrichment-worker   normalises and joins parcel events and declarations (HTTP 8081)
+  sensitivity-worker  classifies records, PII-free analyst streams, tagged access events (HTTP 8082)
   probe-worker        the runtime's test worker (HTTP 8089)
   cargowatch          the CLI: topics create|check|list, generate, tail, config-docs
   help                this text
@@ -43,7 +44,7 @@ fi
 program=$1
 shift
 case "$program" in
-  enrichment-worker | probe-worker | cargowatch) ;;
+  enrichment-worker | sensitivity-worker | probe-worker | cargowatch) ;;
   # Later workers go here when they exist: sensitivity-worker (8082), fraud-worker (8083),
   # aggregation-worker (8084).
   help | -h | --help)

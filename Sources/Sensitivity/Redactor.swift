@@ -1,0 +1,78 @@
+import Codec
+
+/// Turns an enriched record into its analyst-safe form, as the policy says: personal fields
+/// pseudonymised, postcodes generalised, free text masked; every record gets its
+/// `sensitivity` classification and `pseudonymisation` note.
+public struct Redactor: Sendable {
+    public let policy: SensitivityPolicy
+    public let pseudonymizer: Pseudonymizer
+    let masker = FreeTextMasker()
+    static let consigneeKnown: Set<String> = ["name", "street", "email", "phone", "postal_code", "city", "country"]
+
+    public init(policy: SensitivityPolicy, pseudonymizer: Pseudonymizer) {
+        self.policy = policy
+        self.pseudonymizer = pseudonymizer
+    }
+
+    /// `kind`: `parcel` or `declaration` (the policy's record sections).
+    public func redact(_ record: inout JSONValue, kind: String, source: Provenance, withContact: Bool) {
+        // The consignee's own values, before anything is replaced: free text is searched for them.
+        let consignee = record["consignee"]
+        let names = [consignee?["name"]?.stringValue].compactMap { $0 }
+        let streets = [consignee?["street"]?.stringValue].compactMap { $0 }
+        var fields: [(String, [String])] = []
+        for rule in policy.records[kind] ?? [] {
+            record.update(path: rule.path) { path, value in
+                guard !value.isNull else { return }
+                var classes = rule.classes
+                switch rule.action {
+                case .keep: break
+                case .drop: value = .null
+                case .pseudonymise:
+                    if case .string(let s) = value { value = .string(pseudonymizer.pseudonym(s, kind: rule.kind ?? rule.path)) } else { value = .null }
+                case .postalRegion:
+                    if case .string(let s) = value { value = .string(Self.postalRegion(s)) }
+                case .maskFreeText:
+                    if case .string(let s) = value {
+                        let r = masker.mask(s, names: names, streets: streets)
+                        value = .string(r.text)
+                        if !r.kinds.isEmpty && !classes.contains("personal_data") { classes.append("personal_data") }
+                    }
+                }
+                fields.append((path, classes))
+            }
+        }
+        // Consignee keys the policy doesn't know are personal data by default: pseudonymised.
+        if case .object(var members)? = record["consignee"] {
+            for i in members.indices where !Self.consigneeKnown.contains(members[i].key) {
+                if case .string(let s) = members[i].value {
+                    members[i].value = .string(pseudonymizer.pseudonym(s, kind: members[i].key))
+                } else {
+                    members[i].value = .null
+                }
+                fields.append(("consignee.\(members[i].key)", ["personal_data"]))
+            }
+            if withContact {
+                for key in ["email", "phone"] where !members.contains(where: { $0.key == key }) { members.append(.init(key, .null)) }
+            }
+            record["consignee"] = .object(members)
+        }
+        let classes = Array(Set(fields.flatMap(\.1))).sorted()
+        if let upstream = record["source"] { record["upstream_source"] = upstream }
+        record["source"] = .object([.init("topic", .string(source.topic)), .init("partition", .number(String(source.partition))),
+                                    .init("offset", .number(String(source.offset)))])
+        record["pseudonymisation"] = .object([.init("key_id", .string(pseudonymizer.keyID)), .init("algorithm", .string("HMAC-SHA256"))])
+        record["sensitivity"] = .object([
+            .init("level", .string(policy.level(of: classes))),
+            .init("classes", .array(classes.map { .string($0) })),
+            .init("fields", .array(fields.map { .object([.init("path", .string($0.0)), .init("classes", .array($0.1.map { .string($0) }))]) })),
+            .init("policy_version", .string(policy.version)),
+        ])
+    }
+
+    /// The region part of a postcode: its first two letters or digits ("75001" → "75",
+    /// "00-001" → "00", "D01 F5P2" → "D0").
+    public static func postalRegion(_ code: String) -> String {
+        String(code.filter { $0.isLetter || $0.isNumber }.prefix(2)).uppercased()
+    }
+}

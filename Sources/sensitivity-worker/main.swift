@@ -1,0 +1,5 @@
+import Foundation
+import Sensitivity
+import WorkerRuntime
+
+exit(await WorkerMain.run(SensitivityWorker.definition))
