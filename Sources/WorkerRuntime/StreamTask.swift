@@ -514,32 +514,12 @@ final class StreamTask: @unchecked Sendable {
             try commit()
             assigned.formUnion(parts)
             try restore(Set(parts.map(\.partition)))
-            try recommitOffsets(parts)
             health.update { $0.assigned = true }
             logger.info("partitions assigned", metadata: ["partitions": "\(parts.map(\.description).joined(separator: ","))"])
         }
         metrics.assignedPartitions(definition.name, assigned.count)
         metrics.ready(health.isReady)
         try consumer.completeRebalance()
-    }
-
-    /// Commits the group's current offsets of newly assigned partitions again, in a transaction
-    /// of this producer. A no-op for Apache Kafka; on the local broker (Tansu 0.6) it releases the
-    /// input partitions of a transaction left open by a killed predecessor, which otherwise keeps
-    /// read_committed fetches empty (seen in the SIGKILL test).
-    private func recommitOffsets(_ parts: [TopicPartition]) throws {
-        guard let transactional, !parts.isEmpty else { return }
-        let committed = try consumer.committed(parts).filter { $0.value >= 0 }
-        guard !committed.isEmpty else { return }
-        try transactional.beginTransaction()
-        transactionNumber += 1
-        do {
-            try transactional.sendOffsetsToTransaction(committed, consumer: consumer)
-            try transactional.commitTransaction()
-        } catch {
-            try? transactional.abortTransaction()
-            logger.warning("re-committing offsets after assignment failed", metadata: ["error": "\(error)"])
-        }
     }
 
     private func removeAssignment(_ parts: [TopicPartition]) {
