@@ -139,8 +139,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 }
 
 extension Int64 {
+    /// Division rounding toward negative infinity (event times before 1970 stay in their day).
     @inlinable
-    func floorDiv(_ d: Int64) -> Int64 {
+    public func floorDiv(_ d: Int64) -> Int64 {
         let q = self / d
         return (self % d != 0 && (self < 0) != (d < 0)) ? q - 1 : q
     }

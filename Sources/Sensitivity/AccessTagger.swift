@@ -113,19 +113,12 @@ public struct BrusselsTime: Sendable {
         let summer = t.millis >= lastSunday(month: 3) && t.millis < lastSunday(month: 10)
         offsetMinutes = summer ? 120 : 60
         let local = t.millis + Int64(offsetMinutes) * 60_000
-        let day = local.floorDivide(86_400_000)
+        let day = local.floorDiv(86_400_000)
         minuteOfDay = Int((local - day * 86_400_000) / 60_000)
         weekday = Int(((day % 7) + 7 + 3) % 7) + 1
         var text = Timestamp(millis: local).rfc3339
         text.removeLast()  // "Z"
         rfc3339 = text + (summer ? "+02:00" : "+01:00")
-    }
-}
-
-extension Int64 {
-    func floorDivide(_ d: Int64) -> Int64 {
-        let q = self / d
-        return (self % d != 0 && (self < 0) != (d < 0)) ? q - 1 : q
     }
 }
 

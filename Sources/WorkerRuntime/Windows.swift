@@ -97,10 +97,3 @@ public struct WindowedStore {
         }
     }
 }
-
-extension Int64 {
-    func floorDiv(_ d: Int64) -> Int64 {
-        let q = self / d
-        return (self % d != 0 && (self < 0) != (d < 0)) ? q - 1 : q
-    }
-}
