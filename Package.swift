@@ -67,12 +67,24 @@ let package = Package(
         .executableTarget(name: "sensitivity-worker", dependencies: ["Sensitivity", "WorkerRuntime"]),
         .testTarget(name: "SensitivityTests", dependencies: ["Sensitivity", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Enrichment", "Generator"]),
 
+        // fraud-worker: explainable customs risk scores that learn from inspection outcomes.
+        .target(name: "Fraud", dependencies: [
+            "WorkerRuntime", "Codec", "ReferenceData", "FleetConfig", "Catalogue", "Sensitivity", .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "fraud-worker", dependencies: ["Fraud", "WorkerRuntime"]),
+        .testTarget(name: "FraudTests", dependencies: ["Fraud", "WorkerRuntime", "Codec", "ReferenceData", "Sensitivity", "TestSupport"]),
+
+        // aggregation-worker: windowed trade flows, customs-risk aggregates, access activity, alerts.
+        .target(name: "Aggregation", dependencies: ["WorkerRuntime", "Codec", "FleetConfig", "Catalogue"]),
+        .executableTarget(name: "aggregation-worker", dependencies: ["Aggregation", "WorkerRuntime"]),
+        .testTarget(name: "AggregationTests", dependencies: ["Aggregation", "WorkerRuntime", "Codec", "TestSupport"]),
+
         // Synthetic hub traffic, deterministic for a seed.
         .target(name: "Generator", dependencies: ["Codec"]),
 
         // The CLI: topics, config docs (and later demo, generate, tail, report, eval).
         .target(name: "CargowatchCLI", dependencies: [
-            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment", "Sensitivity", "Generator", "Codec",
+            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment", "Sensitivity", "Fraud", "Aggregation", "Generator", "Codec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "cargowatch", dependencies: ["CargowatchCLI"]),

@@ -4,10 +4,12 @@ import Foundation
 import WorkerRuntime
 import Enrichment
 import Sensitivity
+import Fraud
+import Aggregation
 
 /// The fleet's workers, as the CLI knows them (for topics, config docs and the demo).
 public enum Fleet {
-    public static let workers: [WorkerDefinition] = [EnrichmentWorker.definition, SensitivityWorker.definition]
+    public static let workers: [WorkerDefinition] = [EnrichmentWorker.definition, SensitivityWorker.definition, FraudWorker.definition, AggregationWorker.definition]
 
     /// Internal topics (changelogs) of every worker's tasks, named after each worker's group id
     /// (`CARGOWATCH_GROUP_ID` applies to one worker only, so the defaults are used here).

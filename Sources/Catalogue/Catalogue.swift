@@ -42,6 +42,10 @@ public enum Catalogue {
     public static let accessAlerts = "alerts.access"
     public static let truthScenarios = "truth.scenarios"
     public static let declarationsByParcel = "enrichment.declarations-by-parcel"
+    public static let fraudDeclarationsBySeller = "fraud.declarations-by-seller"
+    public static let fraudIOSSUsage = "fraud.ioss-usage"
+    public static let aggregationFlowFacts = "aggregation.flow-facts"
+    public static let aggregationRiskFacts = "aggregation.risk-facts"
 
     public static let topics: [Topic] = {
         let w = Worker.self
@@ -91,6 +95,17 @@ public enum Catalogue {
             Topic(declarationsByParcel, role: .internal, key: "parcel_id", schema: nil, producers: [w.enrichment],
                   consumers: [w.enrichment], config: retention(days: 3),
                   "customs.declarations re-keyed by parcel_id (bytes unchanged, origin in cw.origin.* headers), co-partitioned with parcels.events for the join. Upstream must partition parcels.events with Java's murmur2, as the fleet does."),
+            Topic(fraudDeclarationsBySeller, role: .internal, key: "seller.id (declarations), declaration_id (inspections), IOSS number (shared-IOSS notices)",
+                  schema: nil, producers: [w.fraud], consumers: [w.fraud], config: retention(days: 3),
+                  "customs.enriched re-keyed by seller (bytes unchanged, origin in cw.origin.* headers, cw.kind=declaration), plus every inspection outcome and shared-IOSS notice copied to every partition (cw.kind=inspection / ioss-shared): the scorer's one input."),
+            Topic(fraudIOSSUsage, role: .internal, key: "IOSS number", schema: nil, producers: [w.fraud], consumers: [w.fraud],
+                  config: retention(days: 3), "One record per declaration with an IOSS number: the seller id that quoted it (for counting sellers per number)."),
+            Topic(aggregationFlowFacts, role: .internal, key: "origin|destination|hs_chapter", schema: nil, producers: [w.aggregation],
+                  consumers: [w.aggregation], config: retention(days: 3),
+                  "One small JSON fact per parcel at its first ARRIVED event (parcel_id, arrived_at, lane, hs_chapter, weight_grams, declared_value_eur), keyed by its trade-flow group."),
+            Topic(aggregationRiskFacts, role: .internal, key: "destination|hs_chapter", schema: nil, producers: [w.aggregation],
+                  consumers: [w.aggregation], config: retention(days: 3),
+                  "Small JSON deltas of customs-risk counts per declaration (a re-score replaces its earlier score: declarations 0, band and score differences), keyed by group."),
             Topic(truthScenarios, role: .truth, key: "scenario_id", schema: nil, producers: [w.cli], consumers: [w.cli],
                   config: retention(days: 30), "Ground truth of the generator's injected scenarios (JSON lines also written to a file)."),
         ]

@@ -3,28 +3,6 @@ import Codec
 import FleetConfig
 import WorkerRuntime
 
-/// Headers that carry a repartitioned record's original coordinates.
-public enum OriginHeaders {
-    public static let topic = "cw.origin.topic"
-    public static let partition = "cw.origin.partition"
-    public static let offset = "cw.origin.offset"
-
-    static func provenance(of record: InputRecord) -> Provenance {
-        var topic: String?, partition: Int32?, offset: Int64?
-        for (name, value) in record.headers {
-            let text = String(decoding: value, as: UTF8.self)
-            switch name {
-            case Self.topic: topic = text
-            case Self.partition: partition = Int32(text)
-            case Self.offset: offset = Int64(text)
-            default: break
-            }
-        }
-        if let topic, let partition, let offset { return Provenance(topic: topic, partition: partition, offset: offset) }
-        return record.provenance
-    }
-}
-
 /// Task `repartition`: re-keys `customs.declarations` by parcel_id into
 /// `enrichment.declarations-by-parcel`, bytes unchanged, so the join sees both sides of a parcel
 /// on the same partition. Malformed declarations stop here (dead letters).
@@ -37,11 +15,7 @@ final class DeclarationRepartitioner: StreamHandler {
         let value = try record.requireValue()
         let declaration = try CustomsDeclaration(json: value)
         try RecordSplice.checkNoReservedKeys(value)
-        context.emitRaw(topic: output, key: Array(declaration.parcelID.utf8), value: Array(value), headers: [
-            (OriginHeaders.topic, Array(record.topic.utf8)),
-            (OriginHeaders.partition, Array(String(record.partition).utf8)),
-            (OriginHeaders.offset, Array(String(record.offset).utf8)),
-        ])
+        context.emitRaw(topic: output, key: Array(declaration.parcelID.utf8), value: Array(value), headers: OriginHeaders.headers(of: record))
     }
 }
 

@@ -54,9 +54,7 @@ public enum SensitivityWorker {
     public static let definition = WorkerDefinition(
         name: name, defaultHTTPPort: 8082,
         settings: [
-            Setting("pseudonym.key", .secret, default: nil,
-                    "Secret key of the keyed pseudonyms (HMAC-SHA256). Required (or pseudonym.key_file). Never printed or logged."),
-            Setting("pseudonym.key_file", .string, default: "", "File holding the pseudonym key (e.g. a mounted Secret)."),
+            PseudonymKey.settings[0], PseudonymKey.settings[1],
             Setting("pseudonym.key_id", .name, default: "k1", "Identifier of the key, written into every redacted record; change it when rotating the key."),
             Setting("sensitivity.policy", .string, default: "", "Policy file (default: policy/sensitivity.yaml next to the reference data)."),
             Setting("sensitivity.working_hours", .string, default: "07:00-19:00", "Working hours of the hub, Europe/Brussels time."),
@@ -69,19 +67,7 @@ public enum SensitivityWorker {
             Setting("sensitivity.topics.access_out", .name, default: Catalogue.accessTagged, "Tagged access events."),
         ]
     ) { config, options in
-        var key = config.text("pseudonym.key") ?? ""
-        let keyFile = config.string("pseudonym.key_file")
-        if key.isEmpty && !keyFile.isEmpty {
-            guard let text = try? String(contentsOfFile: keyFile, encoding: .utf8) else {
-                throw ConfigError(key: "pseudonym.key_file", source: config.values["pseudonym.key_file"]?.source, message: "cannot read \(keyFile)")
-            }
-            key = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        guard key.utf8.count >= 16 else {
-            throw ConfigError(key: "pseudonym.key", source: config.values["pseudonym.key"]?.source,
-                              message: key.isEmpty ? "required: set CARGOWATCH_PSEUDONYM_KEY (or pseudonym.key_file); without a key no pseudonyms can be made"
-                                                   : "too short: use at least 16 bytes of secret")
-        }
+        let key = try PseudonymKey.load(config)
         let policyPath = try locatePolicy(config.string("sensitivity.policy"), referenceDir: options.referenceDirectory)
         let policy: SensitivityPolicy
         do { policy = try SensitivityPolicy.load(path: policyPath) } catch {
@@ -94,7 +80,7 @@ public enum SensitivityWorker {
         let topics = Topics(parcelsIn: config.string("sensitivity.topics.parcels_in"), declarationsIn: config.string("sensitivity.topics.declarations_in"),
                             accessIn: config.string("sensitivity.topics.access_in"), parcelsOut: config.string("sensitivity.topics.parcels_out"),
                             declarationsOut: config.string("sensitivity.topics.declarations_out"), accessOut: config.string("sensitivity.topics.access_out"))
-        let redactor = Redactor(policy: policy, pseudonymizer: Pseudonymizer(key: Array(key.utf8), keyID: config.string("pseudonym.key_id")))
+        let redactor = Redactor(policy: policy, pseudonymizer: Pseudonymizer(key: key, keyID: config.string("pseudonym.key_id")))
         let tagger = AccessTagger(policy: policy, hours: hours)
         return [TaskDefinition(name: "main", inputs: [topics.parcelsIn, topics.declarationsIn, topics.accessIn],
                                outputs: [topics.parcelsOut, topics.declarationsOut, topics.accessOut]) {
@@ -111,5 +97,34 @@ public enum SensitivityWorker {
             throw ConfigError(key: "sensitivity.policy", source: nil, message: "no policy file found (looked in \(candidates.joined(separator: ", ")))")
         }
         return found
+    }
+}
+
+/// The pseudonymisation key, shared by every worker that makes keyed pseudonyms (the same person
+/// must get the same pseudonym in every worker): from `pseudonym.key`
+/// (CARGOWATCH_PSEUDONYM_KEY) or the file `pseudonym.key_file`; missing or short is a
+/// configuration error (exit 78). The key is never printed.
+public enum PseudonymKey {
+    public static let settings = [
+        Setting("pseudonym.key", .secret, default: nil,
+                "Secret key of the keyed pseudonyms (HMAC-SHA256). Required (or pseudonym.key_file). Never printed or logged."),
+        Setting("pseudonym.key_file", .string, default: "", "File holding the pseudonym key (e.g. a mounted Secret)."),
+    ]
+
+    public static func load(_ config: LoadedConfig) throws -> [UInt8] {
+        var key = config.text("pseudonym.key") ?? ""
+        let keyFile = config.string("pseudonym.key_file")
+        if key.isEmpty && !keyFile.isEmpty {
+            guard let text = try? String(contentsOfFile: keyFile, encoding: .utf8) else {
+                throw ConfigError(key: "pseudonym.key_file", source: config.values["pseudonym.key_file"]?.source, message: "cannot read \(keyFile)")
+            }
+            key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard key.utf8.count >= 16 else {
+            throw ConfigError(key: "pseudonym.key", source: config.values["pseudonym.key"]?.source,
+                              message: key.isEmpty ? "required: set CARGOWATCH_PSEUDONYM_KEY (or pseudonym.key_file); without a key no pseudonyms can be made"
+                                                   : "too short: use at least 16 bytes of secret")
+        }
+        return Array(key.utf8)
     }
 }

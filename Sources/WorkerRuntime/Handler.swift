@@ -12,8 +12,12 @@ public struct InputRecord {
     public let key: UnsafeRawBufferPointer?
     public let value: UnsafeRawBufferPointer?
     let message: ConsumerMessage?
+    /// Headers of a record made without Kafka (handler tests).
+    let givenHeaders: [(name: String, value: [UInt8])]
 
-    public init(topic: String, partition: Int32, offset: Int64, timestampMs: Int64?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?) {
+    public init(topic: String, partition: Int32, offset: Int64, timestampMs: Int64?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
+                headers: [(name: String, value: [UInt8])] = []) {
+        givenHeaders = headers
         self.topic = topic
         self.partition = partition
         self.offset = offset
@@ -31,11 +35,12 @@ public struct InputRecord {
         key = m.key
         value = m.value
         message = m
+        givenHeaders = []
     }
 
     public var provenance: Provenance { Provenance(topic: topic, partition: partition, offset: offset) }
 
-    public var headers: [(name: String, value: [UInt8])] { message?.headers ?? [] }
+    public var headers: [(name: String, value: [UInt8])] { message?.headers ?? givenHeaders }
 
     /// The value, or a decode error saying it is missing (a null value is not a record).
     public func requireValue() throws(DecodeError) -> UnsafeRawBufferPointer {
@@ -89,6 +94,9 @@ public final class HandlerContext {
     var writer = JSONWriter(capacity: 2048)
     /// Counters a handler bumps (e.g. unknown airport); exported as metrics by the runtime.
     public internal(set) var counters: [String: Int] = [:]
+    /// Partition counts of the task's topics, read from the cluster at start (1 when unknown).
+    /// For broadcasting a record to every partition of a topic.
+    public var partitionCounts: [String: Int32] = [:]
 
     init(worker: String, reference: ReferenceSnapshot, stores: StoreSet) {
         self.worker = worker
@@ -124,6 +132,16 @@ public final class HandlerContext {
     public func markLate(_ reason: String) { lateReason = reason }
 
     public func count(_ name: String, by n: Int = 1) { counters[name, default: 0] += n }
+
+    public func partitionCount(of topic: String) -> Int32 { max(1, partitionCounts[topic] ?? 1) }
+
+    /// Emits the same bytes to every partition of `topic` (facts every partition's state needs,
+    /// such as an inspection outcome whose owner is not known where it arrives).
+    public func broadcast(topic: String, key: [UInt8]?, value: [UInt8], headers: [(String, [UInt8])] = []) {
+        for p in 0..<partitionCount(of: topic) {
+            outputs.append(OutputRecord(topic: topic, partition: p, key: key, value: value, headers: headers))
+        }
+    }
 
     /// A state store of the current partition.
     public func store(_ name: String) -> KeyValueStore {

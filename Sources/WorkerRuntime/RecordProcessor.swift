@@ -96,11 +96,16 @@ public final class HandlerHarness {
         public let topic: String
         public let key: String?
         public let value: String?
+        /// The partition the handler chose (nil: by key); not part of equality.
+        public var partition: Int32?
+        /// Header values as text; not part of equality.
+        public var headers: [(name: String, value: [UInt8])] = []
         public init(topic: String, key: String?, value: String?) {
             self.topic = topic
             self.key = key
             self.value = value
         }
+        public static func == (a: Emitted, b: Emitted) -> Bool { a.topic == b.topic && a.key == b.key && a.value == b.value }
     }
 
     public enum Result: Equatable {
@@ -122,14 +127,15 @@ public final class HandlerHarness {
 
     /// Feeds one record (and, as the runtime does after each batch, advances stream time).
     @discardableResult
-    public func send(topic: String, key: String?, value: String?, partition: Int32 = 0, timestampMs: Int64? = nil) -> [Result] {
+    public func send(topic: String, key: String?, value: String?, partition: Int32 = 0, timestampMs: Int64? = nil,
+                     headers: [(name: String, value: [UInt8])] = []) -> [Result] {
         let offset = offsets["\(topic)/\(partition)", default: 0]
         offsets["\(topic)/\(partition)"] = offset + 1
         let keyBytes = key.map { Array($0.utf8) }
         let valueBytes = value.map { Array($0.utf8) }
         let outcome: RecordOutcome = withOptionalBytes(keyBytes) { k in
             withOptionalBytes(valueBytes) { v in
-                processor.process(InputRecord(topic: topic, partition: partition, offset: offset, timestampMs: timestampMs, key: k, value: v))
+                processor.process(InputRecord(topic: topic, partition: partition, offset: offset, timestampMs: timestampMs, key: k, value: v, headers: headers))
             }
         }
         var results: [Result]
@@ -155,7 +161,10 @@ public final class HandlerHarness {
     public func streamTime(partition: Int32 = 0) -> Timestamp? { processor.streamTime(partition) }
 
     static func emitted(_ o: OutputRecord) -> Emitted {
-        Emitted(topic: o.topic, key: o.key.map { String(decoding: $0, as: UTF8.self) }, value: o.value.map { String(decoding: $0, as: UTF8.self) })
+        var e = Emitted(topic: o.topic, key: o.key.map { String(decoding: $0, as: UTF8.self) }, value: o.value.map { String(decoding: $0, as: UTF8.self) })
+        e.partition = o.partition
+        e.headers = o.headers.map { (name: $0.0, value: $0.1) }
+        return e
     }
 }
 

@@ -179,7 +179,9 @@ final class StreamTask: @unchecked Sendable {
         let admin = try KafkaAdmin(properties: options.kafka)
         while !stopRequested.load(ordering: .relaxed) {
             do {
-                let existing = Set(try admin.listTopics(timeout: .seconds(10)).map(\.name))
+                let described = try admin.listTopics(timeout: .seconds(10))
+                let existing = Set(described.map(\.name))
+                for t in described { context.partitionCounts[t.name] = Int32(t.partitions.count) }
                 let missing = requiredTopics.filter { !existing.contains($0) }
                 health.update {
                     $0.missingTopics = missing

@@ -4,6 +4,10 @@ import Codec
 public struct Window: Hashable, Sendable, Comparable {
     public let start: Timestamp
     public let end: Timestamp
+    public init(start: Timestamp, end: Timestamp) {
+        self.start = start
+        self.end = end
+    }
     public static func < (a: Window, b: Window) -> Bool { (a.start, a.end) < (b.start, b.end) }
 }
 

@@ -1,0 +1,196 @@
+import Codec
+import Foundation
+import WorkerRuntime
+
+/// One access.tagged record, as the activity windows need it.
+struct TaggedAccess {
+    var log: AccessLog
+    var level: String
+    var classes: [String]
+    var personalRecords: Int64
+    var jurisdiction: String
+    var offHours: Bool
+
+    init(json bytes: UnsafeRawBufferPointer) throws(DecodeError) {
+        log = try AccessLog(json: bytes)
+        var level: String?, classes: [String] = [], personal: Int64 = 0, jurisdiction = "unknown", off = false
+        var r = JSONReader(bytes)
+        try r.readObject { r, key throws(DecodeError) in
+            guard key == "tags" else { try r.skipValue(); return }
+            try r.readObject { r, key throws(DecodeError) in
+                if key == "level" { level = try r.readString() }
+                else if key == "data_classes" { try r.readArray { r, _ throws(DecodeError) in classes.append(try r.readString()) } }
+                else if key == "personal_data_records" { personal = try r.readCount() }
+                else if key == "jurisdiction" { jurisdiction = try r.readString() }
+                else if key == "off_hours" { off = try r.readBool() }
+                else { try r.skipValue() }
+            }
+        }
+        self.level = try required(level, "tags.level")
+        self.classes = classes
+        personalRecords = personal
+        self.jurisdiction = jurisdiction
+        offHours = off
+    }
+
+    var sensitive: Bool { level == "confidential" || level == "restricted" }
+    var isExport: Bool { ["export", "download", "bulk_export"].contains(log.action) }
+}
+
+/// What one principal did in one activity window (the agg.access-activity record and the
+/// figures the alert rules read).
+struct ActivityWindow {
+    var org = "", role = ""
+    var events: Int64 = 0
+    var denied: Int64 = 0
+    var recordsByClass: [String: Int64] = [:]
+    var bytesByClass: [String: Int64] = [:]
+    var resources: Set<String> = []
+    var countries: Set<String> = []
+    /// Confidential or restricted records exported or downloaded (allowed requests).
+    var sensitiveExported: Int64 = 0
+    /// Records holding personal data touched (allowed requests).
+    var personalRecords: Int64 = 0
+    /// Flow reports and manifests pulled.
+    var flowPulls: Int64 = 0
+    var offHoursSensitive: Int64 = 0
+    /// Events outside working hours (any data): the principal's habit.
+    var offHoursEvents: Int64 = 0
+    /// Sensitive accesses from third-country jurisdictions, by country.
+    var thirdCountry: [String: Int64] = [:]
+    var firstEvent: Int64 = .max
+    var lastEvent: Int64 = .min
+
+    static let maxResources = 10_000
+
+    mutating func add(_ a: TaggedAccess) {
+        org = a.log.principal.org
+        role = a.log.principal.role ?? ""
+        events += 1
+        firstEvent = min(firstEvent, a.log.occurredAt.millis)
+        lastEvent = max(lastEvent, a.log.occurredAt.millis)
+        if let c = a.log.source.country { countries.insert(c) }
+        if resources.count < Self.maxResources {
+            resources.insert(a.log.resource.kind + ":" + (a.log.resource.id ?? a.log.resource.filter ?? "*"))
+        }
+        if a.offHours { offHoursEvents += 1 }
+        if a.log.denied { denied += 1; return }
+        for c in a.classes {
+            recordsByClass[c, default: 0] += a.log.records
+            bytesByClass[c, default: 0] += a.log.bytes
+        }
+        if a.sensitive && a.isExport { sensitiveExported += a.log.records }
+        personalRecords += a.personalRecords
+        if a.log.resource.kind == "flow_report" || a.log.resource.kind == "manifest" { flowPulls += 1 }
+        if a.sensitive && a.offHours { offHoursSensitive += 1 }
+        if a.sensitive && a.jurisdiction == "third_country" { thirdCountry[a.log.source.country ?? "??", default: 0] += 1 }
+    }
+
+    func encode() -> [UInt8] {
+        var w = BinaryStateWriter()
+        w.string(org); w.string(role); w.int(events); w.int(denied)
+        func map(_ m: [String: Int64]) { w.int(Int64(m.count)); for (k, v) in m.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v) } }
+        func set(_ s: Set<String>) { w.int(Int64(s.count)); for k in s.sorted() { w.string(k) } }
+        map(recordsByClass); map(bytesByClass); set(resources); set(countries)
+        w.int(sensitiveExported); w.int(personalRecords); w.int(flowPulls); w.int(offHoursSensitive); w.int(offHoursEvents)
+        map(thirdCountry); w.int(firstEvent); w.int(lastEvent)
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> ActivityWindow {
+        var r = BinaryStateReader(bytes)
+        var a = ActivityWindow()
+        func map() throws -> [String: Int64] {
+            var m: [String: Int64] = [:]
+            for _ in 0..<max(0, try r.int()) { let k = try r.string(); m[k] = try r.int() }
+            return m
+        }
+        func set() throws -> Set<String> {
+            var s = Set<String>()
+            for _ in 0..<max(0, try r.int()) { s.insert(try r.string()) }
+            return s
+        }
+        a.org = try r.string(); a.role = try r.string(); a.events = try r.int(); a.denied = try r.int()
+        a.recordsByClass = try map(); a.bytesByClass = try map(); a.resources = try set(); a.countries = try set()
+        a.sensitiveExported = try r.int(); a.personalRecords = try r.int(); a.flowPulls = try r.int(); a.offHoursSensitive = try r.int(); a.offHoursEvents = try r.int()
+        a.thirdCountry = try map(); a.firstEvent = try r.int(); a.lastEvent = try r.int()
+        return a
+    }
+}
+
+/// Exponentially weighted mean and variance of one figure over a principal's (or peer group's)
+/// active windows: the baseline the rules compare a window with.
+struct Baseline {
+    var n: Int64 = 0
+    var mean = 0.0
+    var variance = 0.0
+
+    mutating func add(_ x: Double, alpha: Double) {
+        n += 1
+        if n == 1 { mean = x; variance = 0; return }
+        let a = max(alpha, 1 / Double(n))  // plain average until 1/n drops below alpha
+        let d = x - mean
+        mean += a * d
+        variance = (1 - a) * (variance + a * d * d)
+    }
+
+    var sd: Double { variance.squareRoot() }
+
+    func write(_ w: inout BinaryStateWriter) { w.int(n); w.double(mean); w.double(variance) }
+    static func read(_ r: inout BinaryStateReader) throws -> Baseline { Baseline(n: try r.int(), mean: try r.double(), variance: try r.double()) }
+}
+
+/// The figures every rule baselines.
+enum Metric: Int, CaseIterable {
+    case sensitiveExported, personalRecords, flowPulls, denied
+
+    func value(_ w: ActivityWindow) -> Double {
+        switch self {
+        case .sensitiveExported: Double(w.sensitiveExported)
+        case .personalRecords: Double(w.personalRecords)
+        case .flowPulls: Double(w.flowPulls)
+        case .denied: Double(w.denied)
+        }
+    }
+}
+
+/// What the access task knows about one principal, learned from its own stream.
+struct PrincipalProfile {
+    var firstSeen: Int64 = .max
+    var windows: Int64 = 0
+    var offHoursWindows: Int64 = 0
+    var baselines = Array(repeating: Baseline(), count: Metric.allCases.count)
+    /// Windows seen per source country.
+    var countries: [String: Int64] = [:]
+    /// Sensitive records exported per hour (hour index → records), the last 72 hours.
+    var hourly: [Int64: Int64] = [:]
+    /// Daily totals of sensitive exports: baseline of completed days.
+    var daily = Baseline()
+    var lastDay: Int64 = -1
+    var lastDayTotal: Int64 = 0
+    /// End of the last window a rule fired in, per rule (SLOW_EXFILTRATION stays quiet after a BULK_EXPORT).
+    var lastAlert: [String: Int64] = [:]
+
+    func encode() -> [UInt8] {
+        var w = BinaryStateWriter()
+        w.int(firstSeen); w.int(windows); w.int(offHoursWindows)
+        for b in baselines { b.write(&w) }
+        w.int(Int64(countries.count)); for (k, v) in countries.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v) }
+        w.int(Int64(hourly.count)); for (k, v) in hourly.sorted(by: { $0.key < $1.key }) { w.int(k); w.int(v) }
+        daily.write(&w); w.int(lastDay); w.int(lastDayTotal)
+        w.int(Int64(lastAlert.count)); for (k, v) in lastAlert.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v) }
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> PrincipalProfile {
+        var r = BinaryStateReader(bytes)
+        var p = PrincipalProfile()
+        p.firstSeen = try r.int(); p.windows = try r.int(); p.offHoursWindows = try r.int()
+        p.baselines = try Metric.allCases.map { _ in try Baseline.read(&r) }
+        for _ in 0..<max(0, try r.int()) { let k = try r.string(); p.countries[k] = try r.int() }
+        for _ in 0..<max(0, try r.int()) { let k = try r.int(); p.hourly[k] = try r.int() }
+        p.daily = try Baseline.read(&r); p.lastDay = try r.int(); p.lastDayTotal = try r.int()
+        for _ in 0..<max(0, try r.int()) { let k = try r.string(); p.lastAlert[k] = try r.int() }
+        return p
+    }
+}

@@ -1,0 +1,104 @@
+import Catalogue
+import Codec
+import FleetConfig
+import WorkerRuntime
+
+public enum AggregationWorker {
+    public static let name = Catalogue.Worker.aggregation
+
+    static func ms(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
+
+    public static let definition = WorkerDefinition(
+        name: name, defaultHTTPPort: 8084,
+        settings: [
+            Setting("aggregation.flows.window", .duration(.seconds(60)...(.seconds(7 * 86_400))), default: "1h", "Trade-flow window size (tumbling, by first ARRIVED time)."),
+            Setting("aggregation.flows.grace", .duration(.seconds(0)...(.seconds(86_400))), default: "10m", "How long after a trade-flow or customs-risk window ends records may still join it; then it is final and emitted."),
+            Setting("aggregation.risk.window", .duration(.seconds(60)...(.seconds(7 * 86_400))), default: "1h", "Customs-risk window size (tumbling, by lodged_at)."),
+            Setting("aggregation.access.window", .duration(.seconds(10)...(.seconds(86_400))), default: "5m", "Access-activity window size per principal (tumbling)."),
+            Setting("aggregation.access.grace", .duration(.seconds(0)...(.seconds(3_600))), default: "1m", "Grace of access-activity windows; alerts come when a window is final, so detection delay is at most window + grace."),
+            Setting("aggregation.dedup_retention", .duration(.seconds(3_600)...(.seconds(90 * 86_400))), default: "7d", "How long (event time) a counted parcel or scored declaration is remembered so that it counts once."),
+            Setting("aggregation.alerts.rules", .list, default: AlertRule.allCases.map(\.rawValue).joined(separator: ","), "Alert rules that are on."),
+            Setting("aggregation.alerts.warmup", .duration(.seconds(0)...(.seconds(30 * 86_400))), default: "24h", "Event time of a principal before its own baseline counts (until then only its peer group's does, and rules without one hold back)."),
+            Setting("aggregation.alerts.min_windows", .int(1...100_000), default: "12", "Active windows of a principal before its own baseline counts."),
+            Setting("aggregation.alerts.min_peer_windows", .int(1...1_000_000), default: "30", "Windows of a peer group (org and role) before its baseline counts."),
+            Setting("aggregation.alerts.factor", .string, default: "10", "\"Far above\": at least this many times the baseline mean…"),
+            Setting("aggregation.alerts.sigmas", .string, default: "6", "…and this many standard deviations above it."),
+            Setting("aggregation.alerts.bulk_min_records", .int(1...Int(Int32.max)), default: "2000", "BULK_EXPORT: fewest confidential/restricted records exported in a window."),
+            Setting("aggregation.alerts.pii_min_records", .int(1...Int(Int32.max)), default: "1000", "PII_HARVEST: fewest personal-data records read in a window."),
+            Setting("aggregation.alerts.flow_min_pulls", .int(1...100_000), default: "10", "FLOW_REPORT_HARVEST: fewest flow reports or manifests pulled in a window."),
+            Setting("aggregation.alerts.denied_min", .int(1...100_000), default: "20", "DENIED_BURST: fewest denied requests in a window."),
+            Setting("aggregation.alerts.off_hours_min_events", .int(1...100_000), default: "3", "OFF_HOURS: fewest sensitive events outside working hours in a window…"),
+            Setting("aggregation.alerts.off_hours_max_share", .string, default: "0.05", "…by a principal with at most this share of its windows off hours."),
+            Setting("aggregation.alerts.usual_country_windows", .int(1...100_000), default: "3", "THIRD_COUNTRY_ACCESS: windows from a country before it is usual for the principal."),
+            Setting("aggregation.alerts.slow_min_records", .int(1...Int(Int32.max)), default: "5000", "SLOW_EXFILTRATION: fewest sensitive records exported in the trailing 24 h…"),
+            Setting("aggregation.alerts.slow_factor", .string, default: "3", "…and at least this many times the principal's daily baseline."),
+            Setting("aggregation.topics.parcels_in", .name, default: Catalogue.parcelsRedacted, "PII-free parcel events."),
+            Setting("aggregation.topics.risk_in", .name, default: Catalogue.customsRisk, "Risk scores."),
+            Setting("aggregation.topics.access_in", .name, default: Catalogue.accessTagged, "Tagged access events."),
+            Setting("aggregation.topics.flows_out", .name, default: Catalogue.tradeFlows, "Trade-flow aggregates."),
+            Setting("aggregation.topics.risk_out", .name, default: Catalogue.customsRiskAggregates, "Customs-risk aggregates."),
+            Setting("aggregation.topics.activity_out", .name, default: Catalogue.accessActivity, "Access-activity aggregates."),
+            Setting("aggregation.topics.alerts_out", .name, default: Catalogue.accessAlerts, "Access alerts."),
+        ]
+    ) { config, _ in
+        func number(_ key: String) throws -> Double {
+            guard let v = Double(config.string(key)), v.isFinite, v > 0 else {
+                throw ConfigError(key: key, source: config.values[key]?.source, message: "expected a positive number, got \"\(config.string(key))\"")
+            }
+            return v
+        }
+        var alerts = AlertSettings()
+        var enabled = Set<AlertRule>()
+        for name in config.list("aggregation.alerts.rules") {
+            guard let rule = AlertRule(rawValue: name) else {
+                throw ConfigError(key: "aggregation.alerts.rules", source: config.values["aggregation.alerts.rules"]?.source,
+                                  message: "unknown rule \(name) (rules: \(AlertRule.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            enabled.insert(rule)
+        }
+        alerts.enabled = enabled
+        alerts.warmupMs = ms(config.duration("aggregation.alerts.warmup"))
+        alerts.minWindows = Int64(config.int("aggregation.alerts.min_windows"))
+        alerts.minPeerWindows = Int64(config.int("aggregation.alerts.min_peer_windows"))
+        alerts.factor = try number("aggregation.alerts.factor")
+        alerts.sigmas = try number("aggregation.alerts.sigmas")
+        alerts.bulkMinRecords = Int64(config.int("aggregation.alerts.bulk_min_records"))
+        alerts.piiMinRecords = Int64(config.int("aggregation.alerts.pii_min_records"))
+        alerts.flowMinPulls = Int64(config.int("aggregation.alerts.flow_min_pulls"))
+        alerts.deniedMin = Int64(config.int("aggregation.alerts.denied_min"))
+        alerts.offHoursMinEvents = Int64(config.int("aggregation.alerts.off_hours_min_events"))
+        alerts.offHoursMaxShare = try number("aggregation.alerts.off_hours_max_share")
+        alerts.usualCountryWindows = Int64(config.int("aggregation.alerts.usual_country_windows"))
+        alerts.slowMinRecords = Int64(config.int("aggregation.alerts.slow_min_records"))
+        alerts.slowFactor = try number("aggregation.alerts.slow_factor")
+        let grace = config.duration("aggregation.flows.grace")
+        let flowSpec = WindowSpec(size: config.duration("aggregation.flows.window"), grace: grace)
+        let riskSpec = WindowSpec(size: config.duration("aggregation.risk.window"), grace: grace)
+        let accessSpec = WindowSpec(size: config.duration("aggregation.access.window"), grace: config.duration("aggregation.access.grace"))
+        let retention = config.duration("aggregation.dedup_retention")
+        let t = (parcels: config.string("aggregation.topics.parcels_in"), risk: config.string("aggregation.topics.risk_in"),
+                 access: config.string("aggregation.topics.access_in"), flows: config.string("aggregation.topics.flows_out"),
+                 riskOut: config.string("aggregation.topics.risk_out"), activity: config.string("aggregation.topics.activity_out"),
+                 alerts: config.string("aggregation.topics.alerts_out"))
+        let alertSettings = alerts
+        let flowFacts = Catalogue.aggregationFlowFacts, riskFacts = Catalogue.aggregationRiskFacts
+        return [
+            TaskDefinition(name: "parcels", inputs: [t.parcels], outputs: [flowFacts], stores: [StoreDefinition(ParcelFlowRouter.store)]) {
+                ParcelFlowRouter(output: flowFacts, retention: retention)
+            },
+            TaskDefinition(name: "flows", inputs: [flowFacts], outputs: [t.flows], stores: [StoreDefinition("flows")]) {
+                TradeFlowAggregator(spec: flowSpec, output: t.flows)
+            },
+            TaskDefinition(name: "risk-facts", inputs: [t.risk], outputs: [riskFacts], stores: [StoreDefinition(RiskFactRouter.store)]) {
+                RiskFactRouter(output: riskFacts)
+            },
+            TaskDefinition(name: "risk", inputs: [riskFacts], outputs: [t.riskOut], stores: [StoreDefinition("risk")]) {
+                CustomsRiskAggregator(spec: riskSpec, output: t.riskOut)
+            },
+            TaskDefinition(name: "access", inputs: [t.access], outputs: [t.activity, t.alerts],
+                           stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")]) {
+                AccessActivityTracker(spec: accessSpec, settings: alertSettings, activityOut: t.activity, alertsOut: t.alerts)
+            },
+        ]
+    }
+}

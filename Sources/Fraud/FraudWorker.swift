@@ -1,0 +1,328 @@
+import Catalogue
+import Codec
+import FleetConfig
+import Foundation
+import ReferenceData
+import Sensitivity
+import WorkerRuntime
+
+/// Header that tells the scorer what a record on `fraud.declarations-by-seller` is.
+enum RecordKind {
+    static let header = "cw.kind"
+    static let declaration = Array("declaration".utf8)
+    static let inspection = Array("inspection".utf8)
+    static let sharedIOSS = Array("ioss-shared".utf8)
+}
+
+/// Task `route`: re-keys enriched declarations by seller (seller history and split consignments
+/// are both per seller, so one partition holds all the state a declaration's score needs),
+/// reports IOSS usage keyed by IOSS number, and broadcasts inspection outcomes to every scorer
+/// partition (an inspection names only its declaration; the partition that scored it applies it).
+final class FraudRouter: StreamHandler {
+    let topics: FraudWorker.Topics
+
+    init(topics: FraudWorker.Topics) { self.topics = topics }
+
+    func handle(_ record: InputRecord, _ context: HandlerContext) throws {
+        let value = try record.requireValue()
+        if record.topic == topics.inspectionsIn {
+            let inspection = try CustomsInspection(json: value)
+            context.broadcast(topic: topics.bySeller, key: Array(inspection.declarationID.utf8), value: Array(value),
+                              headers: [(RecordKind.header, RecordKind.inspection)])
+            return
+        }
+        let declaration = try CustomsDeclaration(json: value)
+        context.emitRaw(topic: topics.bySeller, key: Array(declaration.seller.id.utf8), value: Array(value),
+                        headers: OriginHeaders.headers(of: record) + [(RecordKind.header, RecordKind.declaration)])
+        if let ioss = declaration.iossNumber, !ioss.isEmpty {
+            context.emitRaw(topic: topics.iossUsage, key: Array(ioss.utf8), value: Array(declaration.seller.id.utf8))
+        }
+    }
+}
+
+/// Task `ioss`: distinct sellers per IOSS number. When a number reaches `min_sellers` sellers it
+/// is announced (once) to every scorer partition as shared.
+final class SharedIOSSDetector: StreamHandler {
+    static let store = "ioss-sellers"
+    let output: String
+    let minSellers: Int
+
+    init(output: String, minSellers: Int) {
+        self.output = output
+        self.minSellers = minSellers
+    }
+
+    func handle(_ record: InputRecord, _ context: HandlerContext) throws {
+        guard let ioss = record.keyString, !ioss.isEmpty else { throw DecodeError("IOSS usage record without a key") }
+        let seller = String(decoding: try record.requireValue(), as: UTF8.self)
+        let store = context.store(Self.store)
+        var sellers = store.get(ioss).map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } ?? []
+        guard sellers.count < minSellers, !sellers.contains(seller) else { return }
+        sellers.append(seller)
+        store.put(ioss, Array(sellers.joined(separator: "\n").utf8))
+        if sellers.count == minSellers {
+            context.count("ioss_shared")
+            var w = JSONWriter(capacity: 96)
+            w.beginObject(); w.key("ioss_number"); w.string(ioss); w.key("sellers"); w.int(sellers.count); w.endObject()
+            // Every scorer partition needs to know.
+            context.broadcast(topic: output, key: Array(ioss.utf8), value: w.bytes, headers: [(RecordKind.header, RecordKind.sharedIOSS)])
+        }
+    }
+}
+
+/// Task `score`: scores every declaration of the sellers of its partitions and learns from
+/// inspection outcomes. Stores: `declarations` (memo of each scored declaration, for re-scoring
+/// and learning), `sellers` (history and recent declarations), `headings` (value-per-kg
+/// histograms), `learning` (observed precision of each signal), `ioss` (shared numbers).
+final class RiskScorer: StreamHandler {
+    static let stores = ["declarations", "sellers", "headings", "learning", "ioss"]
+    var scorer: Scorer
+    var referenceVersion = ""
+    let pseudonymizer: Pseudonymizer
+    let output: String
+    let memoRetentionMs: Int64
+    var lastPrune: [Int32: Int64] = [:]
+
+    init(scorer: Scorer, pseudonymizer: Pseudonymizer, output: String, memoRetention: Duration) {
+        self.scorer = scorer
+        self.pseudonymizer = pseudonymizer
+        self.output = output
+        memoRetentionMs = memoRetention.components.seconds * 1000
+    }
+
+    var policy: FraudPolicy { scorer.policy }
+
+    func handle(_ record: InputRecord, _ context: HandlerContext) throws {
+        let value = try record.requireValue()
+        let kind = record.headers.last { $0.name == RecordKind.header }?.value ?? RecordKind.declaration
+        if kind == RecordKind.inspection {
+            try learn(from: CustomsInspection(json: value), context)
+        } else if kind == RecordKind.sharedIOSS {
+            var ioss: String?, sellers: Int64 = 0
+            var r = JSONReader(value)
+            try r.readObject { r, key throws(DecodeError) in
+                if key == "ioss_number" { ioss = try r.readString() } else if key == "sellers" { sellers = try r.readInt() } else { try r.skipValue() }
+            }
+            context.store("ioss").put(try required(ioss, "ioss_number"), Array(String(sellers).utf8))
+        } else {
+            try score(EnrichedDeclaration(json: value, source: OriginHeaders.provenance(of: record)), context)
+        }
+    }
+
+    // MARK: scoring
+
+    func reliability(_ context: HandlerContext) -> (RiskCode) -> Double {
+        let learning = context.store("learning")
+        let k = policy.priorStrength
+        return { code in
+            let prior = self.policy.weights[code] ?? 0.5
+            guard let bytes = learning.get(code.rawValue), let seen = try? SignalRecord.decode(bytes) else { return prior }
+            return (prior * k + seen.frauds) / (k + seen.inspected)
+        }
+    }
+
+    func score(_ d: EnrichedDeclaration, _ context: HandlerContext) throws {
+        if context.reference.version != referenceVersion {  // the member-state codes come from reference data (reloadable)
+            referenceVersion = context.reference.version
+            scorer = Scorer(policy: policy, iossCodes: Set(context.reference.countries.values.compactMap(\.iossCode)))
+        }
+        let decl = d.declaration
+        context.observe(eventTime: decl.lodgedAt)
+        let total = d.totalValueEUR ?? 0
+        var findings = [scorer.regimeMisuse(d), scorer.iossInvalid(d), scorer.weightMismatch(d), scorer.originMismatch(d),
+                        scorer.descriptionMismatch(d)].compactMap { $0 }
+        if let ioss = decl.iossNumber, let n = context.store("ioss").get(ioss) {
+            findings.append(Finding(code: .iossShared, strength: 1, stakeEUR: total,
+                                    detail: "IOSS number \(ioss) is quoted by \(String(decoding: n, as: UTF8.self)) or more different sellers"))
+        }
+        findings += undervaluation(d, context)
+
+        let sellers = context.store("sellers")
+        var seller = try sellers.get(decl.seller.id).map(SellerState.decode) ?? SellerState()
+        if let f = scorer.sellerHistory(seller, total: total) { findings.append(f) }
+
+        // Split consignments: this seller's declarations to the same consignee within the window.
+        let consignee = pseudonymizer.pseudonym([decl.consignee.name, decl.consignee.street, decl.consignee.postalCode, decl.consignee.country]
+            .joined(separator: "|"), kind: "consignee")
+        let t = decl.lodgedAt.millis
+        seller.recent.removeAll { abs($0.lodgedAt - t) > policy.splitWindowMs || $0.declarationID == decl.declarationID }
+        let group = seller.recent.filter { $0.consignee == consignee }
+        let limit = policy.splitThresholdEUR
+        let groupTotal = group.reduce(total) { $0 + $1.valueEUR }
+        var rescore: [String] = []
+        if !group.isEmpty, total > 0, total <= limit, group.allSatisfy({ $0.valueEUR <= limit }), groupTotal > limit {
+            let n = group.count + 1
+            let hours = Double(group.map { abs($0.lodgedAt - t) }.max() ?? 0) / 3_600_000
+            let split = Finding(code: .splitConsignment, strength: min(1, 0.6 + 0.15 * Double(n - 1)), stakeEUR: groupTotal,
+                                detail: String(format: "%d declarations of this seller to one consignee within %.1f h, each at most %@, together %@",
+                                               n, hours, Scorer.eur(limit), Scorer.eur(groupTotal)))
+            findings.append(split)
+            rescore = group.map(\.declarationID)
+        }
+        seller.recent.append(.init(consignee: consignee, lodgedAt: t, valueEUR: total, declarationID: decl.declarationID))
+        sellers.put(decl.seller.id, seller.encode())
+
+        let memo = DeclarationMemo(parcelID: decl.parcelID, sellerID: decl.seller.id, lodgedAt: t, destination: decl.destinationCountry,
+                                   hsChapter: d.lines.first?.chapter ?? "", totalValueEUR: total, source: d.source, findings: findings, inspected: false)
+        emit(decl.declarationID, memo, context)
+        context.store("declarations").put(decl.declarationID, memo.encode())
+
+        // The earlier parts of a split were scored before the split was visible: score them again.
+        for id in rescore {
+            guard let bytes = context.store("declarations").get(id), var earlier = try? DeclarationMemo.decode(bytes),
+                  !earlier.findings.contains(where: { $0.code == .splitConsignment }) else { continue }
+            earlier.findings.append(findings.last!)
+            emit(id, earlier, context)
+            context.store("declarations").put(id, earlier.encode())
+            context.count("rescored_split")
+        }
+    }
+
+    /// Undervaluation per line against its heading's histogram; the line then joins the
+    /// histogram (after scoring, so a value is never compared with itself).
+    func undervaluation(_ d: EnrichedDeclaration, _ context: HandlerContext) -> [Finding] {
+        let headings = context.store("headings")
+        var worst: Finding?
+        for line in d.lines {
+            guard let perKg = line.valuePerKgEUR, perKg > 0, !line.heading.isEmpty else { continue }
+            var stats: ValueHistogram
+            if let bytes = headings.get(line.heading), let h = try? ValueHistogram.decode(bytes) { stats = h }
+            else if let prior = policy.valuePerKgPriors[line.heading] { stats = ValueHistogram(prior: prior, weight: policy.underPriorObservations) }
+            else { stats = ValueHistogram() }
+            if let f = scorer.undervaluation(line, stats), worst == nil || f.stakeEUR > worst!.stakeEUR { worst = f }
+            stats.add(log10(perKg))
+            headings.put(line.heading, stats.encode())
+        }
+        return worst.map { [$0] } ?? []
+    }
+
+    func emit(_ declarationID: String, _ memo: DeclarationMemo, _ context: HandlerContext) {
+        let scored = scorer.combine(memo.findings, reliability: reliability(context))
+        context.count("band_" + scored.band)
+        let now = Timestamp(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        context.emit(topic: output, key: declarationID) { w in
+            w.beginObject()
+            w.key("schema"); w.string("customs.risk/1")
+            w.key("declaration_id"); w.string(declarationID)
+            w.key("parcel_id"); w.string(memo.parcelID)
+            w.key("seller_id"); w.string(memo.sellerID)
+            w.key("score"); w.double((scored.score * 10_000).rounded() / 10_000)
+            w.key("band"); w.string(scored.band)
+            w.key("reasons"); w.beginArray()
+            for (f, c) in zip(memo.findings, scored.contributions).sorted(by: { $0.1 > $1.1 }) {
+                w.beginObject()
+                w.key("code"); w.string(f.code.rawValue)
+                w.key("detail"); w.string(f.detail)
+                w.key("contribution"); w.double((c * 10_000).rounded() / 10_000)
+                w.key("strength"); w.double((f.strength * 1000).rounded() / 1000)
+                w.key("value_at_risk_eur"); w.double((f.stakeEUR * 100).rounded() / 100)
+                w.endObject()
+            }
+            w.endArray()
+            w.key("model_version"); w.string(policy.version)
+            w.key("scored_at"); w.timestamp(now)
+            w.key("source"); memo.source.encode(to: &w)
+            w.key("lodged_at"); w.timestamp(Timestamp(millis: memo.lodgedAt))
+            w.key("destination_country"); w.string(memo.destination)
+            w.key("hs_chapter"); if memo.hsChapter.isEmpty { w.null() } else { w.string(memo.hsChapter) }
+            w.key("total_intrinsic_value_eur"); w.double((memo.totalValueEUR * 100).rounded() / 100)
+            w.endObject()
+        }
+    }
+
+    // MARK: learning
+
+    func learn(from inspection: CustomsInspection, _ context: HandlerContext) throws {
+        let memos = context.store("declarations")
+        // Broadcast to every partition: only the one that scored the declaration has its memo.
+        guard let bytes = memos.get(inspection.declarationID) else { return }
+        var memo = try DeclarationMemo.decode(bytes)
+        guard !memo.inspected else { return }  // an inspection counts once
+        memo.inspected = true
+        memos.put(inspection.declarationID, memo.encode())
+        let fraud = inspection.outcome == .fraud
+        context.count(fraud ? "inspection_fraud" : "inspection_compliant")
+        let sellers = context.store("sellers")
+        var seller = try sellers.get(memo.sellerID).map(SellerState.decode) ?? SellerState()
+        seller.inspections += 1
+        if fraud { seller.frauds += 1 }
+        sellers.put(memo.sellerID, seller.encode())
+        let learning = context.store("learning")
+        for code in Set(memo.findings.map(\.code)) {
+            var seen = try learning.get(code.rawValue).map(SignalRecord.decode) ?? SignalRecord()
+            seen.inspected += 1
+            if fraud { seen.frauds += 1 }
+            learning.put(code.rawValue, seen.encode())
+        }
+    }
+
+    /// Memos older than the retention (event time) are dropped, at most once an hour of stream time.
+    func streamTimeAdvanced(partition: Int32, to time: Timestamp, _ context: HandlerContext) throws {
+        guard time.millis - (lastPrune[partition] ?? 0) >= 3_600_000 else { return }
+        lastPrune[partition] = time.millis
+        let memos = context.store("declarations")
+        var old: [String] = []
+        memos.forEach { key, value in
+            if let m = try? DeclarationMemo.decode(value), time.millis - m.lodgedAt > memoRetentionMs { old.append(key) }
+        }
+        for key in old { memos.delete(key) }
+    }
+}
+
+public enum FraudWorker {
+    public static let name = Catalogue.Worker.fraud
+
+    public struct Topics: Sendable {
+        let declarationsIn: String, inspectionsIn: String, riskOut: String
+        let bySeller = Catalogue.fraudDeclarationsBySeller
+        let iossUsage = Catalogue.fraudIOSSUsage
+    }
+
+    public static let definition = WorkerDefinition(
+        name: name, defaultHTTPPort: 8083,
+        settings: PseudonymKey.settings + [
+            Setting("fraud.policy", .string, default: "", "Scoring policy file (default: policy/fraud.yaml next to the reference data)."),
+            Setting("fraud.memo_retention", .duration(.seconds(3600)...(.seconds(400 * 86_400))), default: "30d",
+                    "How long (event time) a scored declaration is remembered for its inspection outcome and for split re-scoring."),
+            Setting("fraud.topics.declarations_in", .name, default: Catalogue.customsEnriched, "Enriched declarations to score."),
+            Setting("fraud.topics.inspections_in", .name, default: Catalogue.customsInspections, "Inspection outcomes to learn from."),
+            Setting("fraud.topics.risk_out", .name, default: Catalogue.customsRisk, "Risk scores."),
+        ]
+    ) { config, options in
+        let key = try PseudonymKey.load(config)
+        let path = try locatePolicy(config.string("fraud.policy"), referenceDir: options.referenceDirectory)
+        let policy: FraudPolicy
+        do { policy = try FraudPolicy.load(path: path) } catch {
+            throw ConfigError(key: "fraud.policy", source: config.values["fraud.policy"]?.source, message: "\(error)")
+        }
+        let topics = Topics(declarationsIn: config.string("fraud.topics.declarations_in"), inspectionsIn: config.string("fraud.topics.inspections_in"),
+                            riskOut: config.string("fraud.topics.risk_out"))
+        let scorer = Scorer(policy: policy, iossCodes: [])
+        let pseudonymizer = Pseudonymizer(key: key, keyID: "fraud")
+        let retention = config.duration("fraud.memo_retention")
+        return [
+            TaskDefinition(name: "route", inputs: [topics.declarationsIn, topics.inspectionsIn], outputs: [topics.bySeller, topics.iossUsage]) {
+                FraudRouter(topics: topics)
+            },
+            TaskDefinition(name: "ioss", inputs: [topics.iossUsage], outputs: [topics.bySeller],
+                           stores: [StoreDefinition(SharedIOSSDetector.store)]) {
+                SharedIOSSDetector(output: topics.bySeller, minSellers: policy.iossSharedMinSellers)
+            },
+            TaskDefinition(name: "score", inputs: [topics.bySeller], outputs: [topics.riskOut],
+                           stores: RiskScorer.stores.map(StoreDefinition.init)) {
+                RiskScorer(scorer: scorer, pseudonymizer: pseudonymizer, output: topics.riskOut, memoRetention: retention)
+            },
+        ]
+    }
+
+    static func locatePolicy(_ configured: String, referenceDir: String?) throws -> String {
+        if !configured.isEmpty { return configured }
+        var candidates: [String] = []
+        if let ref = ReferenceLoader.locate(referenceDir) { candidates.append(URL(fileURLWithPath: ref).deletingLastPathComponent().appendingPathComponent("policy/fraud.yaml").path) }
+        candidates += [FileManager.default.currentDirectoryPath + "/policy/fraud.yaml", "/opt/cargowatch/policy/fraud.yaml"]
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw ConfigError(key: "fraud.policy", source: nil, message: "no policy file found (looked in \(candidates.joined(separator: ", ")))")
+        }
+        return found
+    }
+}

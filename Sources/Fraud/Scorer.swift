@@ -1,0 +1,158 @@
+import Codec
+import Foundation
+
+/// The signals that need nothing but the declaration itself and the policy, and the combination
+/// of findings into a score. Plain functions: the handler supplies the state-dependent signals
+/// (undervaluation statistics, split windows, shared IOSS numbers, seller history).
+struct Scorer: Sendable {
+    let policy: FraudPolicy
+    /// ISO numeric codes an IOSS number may carry (EU member states of identification).
+    let iossCodes: Set<String>
+
+    init(policy: FraudPolicy, iossCodes: Set<String>) {
+        self.policy = policy
+        self.iossCodes = iossCodes.union(policy.extraIOSSCodes)
+    }
+
+    static func eur(_ v: Double) -> String { String(format: "%.2f EUR", v) }
+
+    // MARK: declaration-only signals
+
+    func regimeMisuse(_ d: EnrichedDeclaration) -> Finding? {
+        guard d.declaration.regime == "H7", let total = d.totalValueEUR, total > policy.regimeThresholdEUR else { return nil }
+        return Finding(code: .regimeMisuse, strength: 1, stakeEUR: total,
+                       detail: "H7 low-value regime claimed for an intrinsic value of \(Self.eur(total)), above the \(Self.eur(policy.regimeThresholdEUR)) relief threshold")
+    }
+
+    /// `IM` + member-state code + 7 digits (domain brief 1.4); the check digit is not public.
+    func iossIsWellFormed(_ number: String) -> Bool {
+        let u = Array(number.utf8)
+        guard u.count == 12, u[0] == UInt8(ascii: "I"), u[1] == UInt8(ascii: "M") else { return false }
+        guard u[2...].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+        return iossCodes.contains(String(decoding: u[2..<5], as: UTF8.self))
+    }
+
+    func iossInvalid(_ d: EnrichedDeclaration) -> Finding? {
+        guard let ioss = d.declaration.iossNumber, !ioss.isEmpty, !iossIsWellFormed(ioss) else { return nil }
+        let why: String
+        if ioss.hasPrefix("IN") { why = "an intermediary number (IN…), not valid on a declaration" }
+        else if ioss.utf8.count != 12 { why = "\(ioss.utf8.count) characters instead of 12" }
+        else if !ioss.hasPrefix("IM") { why = "it does not start with IM" }
+        else { why = "no EU member state has the code \(ioss.dropFirst(2).prefix(3))" }
+        return Finding(code: .iossInvalid, strength: 1, stakeEUR: d.totalValueEUR ?? 0, detail: "IOSS number \(ioss) is malformed: \(why)")
+    }
+
+    func weightMismatch(_ d: EnrichedDeclaration) -> Finding? {
+        guard let scanned = d.scannedWeightGrams, scanned > 0 else { return nil }
+        let declared = d.declaration.grossMassGrams
+        let deviation = abs(Double(declared) / Double(scanned) - 1)
+        guard deviation >= policy.weightMinDeviation, abs(declared - scanned) >= policy.weightMinGrams else { return nil }
+        let strength = min(1, 0.6 + (deviation - policy.weightMinDeviation))
+        // Hidden goods: the undeclared share of the scanned mass is priced like the declared goods.
+        let stake = declared < scanned ? (d.totalValueEUR ?? 0) * min(10, Double(scanned - declared) / Double(max(declared, 1))) : 0
+        return Finding(code: .weightMismatch, strength: strength, stakeEUR: stake,
+                       detail: "declared gross mass \(declared) g vs \(scanned) g scanned at the hub (\(Int((deviation * 100).rounded())) % off)")
+    }
+
+    func originMismatch(_ d: EnrichedDeclaration) -> Finding? {
+        guard let flight = d.flightOriginCountry, !flight.isEmpty else { return nil }
+        let declared = d.declaration.originCountry
+        guard declared != flight else { return nil }
+        if let lane = policy.transitLanes[flight], lane.contains("*") || lane.contains(declared) { return nil }
+        return Finding(code: .originMismatch, strength: 1, stakeEUR: d.totalValueEUR ?? 0,
+                       detail: "declared origin \(declared) but the parcel came on a flight from \(flight), not a known transit lane for \(declared)")
+    }
+
+    /// Lower-case ASCII words of a description ("T-shirt" → "tshirt").
+    static func words(_ text: String) -> [String] {
+        var out: [String] = [], current: [UInt8] = []
+        for b in text.utf8 {
+            if (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) { current.append(b) }
+            else if b >= 0x41 && b <= 0x5A { current.append(b + 32) }
+            else if b == UInt8(ascii: "-") || b == UInt8(ascii: "'") || b >= 0x80 { continue }
+            else if !current.isEmpty { out.append(String(decoding: current, as: UTF8.self)); current.removeAll() }
+        }
+        if !current.isEmpty { out.append(String(decoding: current, as: UTF8.self)) }
+        return out
+    }
+
+    func descriptionMismatch(_ d: EnrichedDeclaration) -> Finding? {
+        var best: Finding?
+        for line in d.lines {
+            let text = line.description.lowercased()
+            let words = Self.words(line.description)
+            let meaningful = words.filter { !policy.fillerWords.contains($0) }
+            let namesGoods = words.contains { policy.descriptionChapters[$0] != nil || ($0.hasSuffix("s") && policy.descriptionChapters[String($0.dropLast())] != nil) }
+            // Vague: nothing but stop-list words, or a stop-list word in a short text that names no goods.
+            let vague = meaningful.isEmpty || meaningful.allSatisfy { policy.vagueWords.contains($0) }
+                || (!namesGoods && meaningful.count <= 5 && (meaningful.contains { policy.vagueWords.contains($0) } || policy.vaguePhrases.contains { text.contains($0) }))
+            if vague {
+                let f = Finding(code: .descriptionMismatch, strength: 0.9, stakeEUR: line.lineValueEUR ?? 0,
+                                detail: "vague goods description \"\(line.description.prefix(40))\" under HS \(line.hsCode)")
+                if best == nil || best!.strength < f.strength { best = f }
+                continue
+            }
+            var chapters = Set<String>(), known: [String] = []
+            for w in words {
+                // Plural and singular forms share an entry.
+                if let c = policy.descriptionChapters[w] ?? (w.hasSuffix("s") ? policy.descriptionChapters[String(w.dropLast())] : nil) {
+                    chapters.formUnion(c)
+                    known.append(w)
+                }
+            }
+            if !known.isEmpty && !chapters.contains(line.chapter) {
+                let f = Finding(code: .descriptionMismatch, strength: 0.8, stakeEUR: line.lineValueEUR ?? 0,
+                                detail: "description names \(known.prefix(3).joined(separator: ", ")) (HS chapters \(chapters.sorted().joined(separator: "/"))) but is declared under HS \(line.hsCode), chapter \(line.chapter)")
+                if best == nil { best = f }
+            }
+        }
+        return best
+    }
+
+    // MARK: state-dependent signals (the state is passed in)
+
+    /// Robust z of each line's log10(EUR/kg) against its heading's distribution.
+    func undervaluation(_ line: EnrichedDeclaration.Line, _ stats: ValueHistogram) -> Finding? {
+        guard let perKg = line.valuePerKgEUR, perKg > 0, stats.total >= policy.underMinObservations,
+              let (median, mad) = stats.medianAndMAD() else { return nil }
+        let x = log10(perKg)
+        let scale = max(1.4826 * mad, ValueHistogram.width)
+        let z = (median - x) / scale
+        let ratio = pow(10, x - median)
+        guard z >= policy.underMinZ, ratio <= policy.underMaxRatio else { return nil }
+        let typical = pow(10, median)
+        let lineValue = line.lineValueEUR ?? 0
+        return Finding(code: .undervaluation, strength: min(1, 0.6 + 0.1 * (z - policy.underMinZ)), stakeEUR: lineValue * (1 / ratio - 1),
+                       detail: String(format: "%.2f EUR/kg declared for HS heading %@, where the median is %.2f EUR/kg (%.0f %% of it, robust z %.1f)",
+                                      perKg, line.heading, typical, ratio * 100, z))
+    }
+
+    func sellerHistory(_ seller: SellerState, total: Double) -> Finding? {
+        guard seller.frauds > 0 else { return nil }
+        let rate = (Double(seller.frauds) + policy.sellerPriorFrauds) / (Double(seller.inspections) + policy.sellerPriorInspections + policy.sellerPriorFrauds)
+        return Finding(code: .sellerHistory, strength: min(1, rate), stakeEUR: total,
+                       detail: "seller had \(seller.frauds) of \(seller.inspections) inspected declarations confirmed fraudulent")
+    }
+
+    // MARK: combination
+
+    struct Scored {
+        var score: Double
+        var band: String
+        /// Contribution of each finding, in the order given; they sum to the score.
+        var contributions: [Double]
+    }
+
+    func combine(_ findings: [Finding], reliability: (RiskCode) -> Double) -> Scored {
+        guard !findings.isEmpty else { return Scored(score: 0, band: "low", contributions: []) }
+        let evidence = findings.map { min(0.999, reliability($0.code) * $0.strength) }
+        let p = 1 - evidence.reduce(1) { $0 * (1 - $1) }
+        let stake = findings.map(\.stakeEUR).max() ?? 0
+        let stakeFactor = min(1, log1p(max(0, stake)) / log1p(policy.stakeSaturationEUR))
+        let score = min(1, max(0, p * ((1 - policy.stakeTilt) + policy.stakeTilt * stakeFactor)))
+        let sum = evidence.reduce(0, +)
+        let contributions = evidence.map { sum > 0 ? score * $0 / sum : 0 }
+        let band = score >= policy.highBand ? "high" : score >= policy.mediumBand ? "medium" : "low"
+        return Scored(score: score, band: band, contributions: contributions)
+    }
+}

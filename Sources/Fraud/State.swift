@@ -1,0 +1,165 @@
+import Foundation
+import Codec
+import WorkerRuntime
+
+/// One signal that fired for a declaration.
+struct Finding: Equatable {
+    var code: RiskCode
+    /// How far past the signal's threshold the evidence is, in (0, 1].
+    var strength: Double
+    /// Value at risk in EUR if the finding is right (undeclared value, value relieved of duty).
+    var stakeEUR: Double
+    /// Officer-readable, with the figures; never personal data.
+    var detail: String
+}
+
+/// What the scorer remembers of a scored declaration: enough to re-score it (a split discovered
+/// later) and to learn from its inspection.
+struct DeclarationMemo {
+    var parcelID: String
+    var sellerID: String
+    var lodgedAt: Int64
+    var destination: String
+    var hsChapter: String
+    var totalValueEUR: Double
+    var source: Provenance
+    var findings: [Finding]
+    var inspected: Bool
+
+    func encode() -> [UInt8] {
+        var w = BinaryStateWriter()
+        w.string(parcelID); w.string(sellerID); w.int(lodgedAt); w.string(destination); w.string(hsChapter); w.double(totalValueEUR)
+        w.string(source.topic); w.int(Int64(source.partition)); w.int(source.offset)
+        w.bool(inspected)
+        w.int(Int64(findings.count))
+        for f in findings { w.string(f.code.rawValue); w.double(f.strength); w.double(f.stakeEUR); w.string(f.detail) }
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> DeclarationMemo {
+        var r = BinaryStateReader(bytes)
+        let parcel = try r.string(), seller = try r.string(), lodged = try r.int(), destination = try r.string(), chapter = try r.string()
+        let total = try r.double()
+        let source = Provenance(topic: try r.string(), partition: Int32(clamping: try r.int()), offset: try r.int())
+        let inspected = try r.bool()
+        var findings: [Finding] = []
+        for _ in 0..<max(0, try r.int()) {
+            guard let code = RiskCode(rawValue: try r.string()) else { throw BinaryStateReader.Corrupt() }
+            findings.append(Finding(code: code, strength: try r.double(), stakeEUR: try r.double(), detail: try r.string()))
+        }
+        return DeclarationMemo(parcelID: parcel, sellerID: seller, lodgedAt: lodged, destination: destination, hsChapter: chapter,
+                              totalValueEUR: total, source: source, findings: findings, inspected: inspected)
+    }
+}
+
+/// Per seller: inspection history and its recent declarations (for split consignments).
+struct SellerState {
+    struct Recent {
+        var consignee: String
+        var lodgedAt: Int64
+        var valueEUR: Double
+        var declarationID: String
+    }
+
+    var inspections: Int64 = 0
+    var frauds: Int64 = 0
+    var recent: [Recent] = []
+
+    func encode() -> [UInt8] {
+        var w = BinaryStateWriter()
+        w.int(inspections); w.int(frauds); w.int(Int64(recent.count))
+        for r in recent { w.string(r.consignee); w.int(r.lodgedAt); w.double(r.valueEUR); w.string(r.declarationID) }
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> SellerState {
+        var r = BinaryStateReader(bytes)
+        var s = SellerState(inspections: try r.int(), frauds: try r.int())
+        for _ in 0..<max(0, try r.int()) {
+            s.recent.append(Recent(consignee: try r.string(), lodgedAt: try r.int(), valueEUR: try r.double(), declarationID: try r.string()))
+        }
+        return s
+    }
+}
+
+/// Robust statistics of log10(EUR per kg) for one HS heading: a fixed histogram (0.05-decade bins
+/// from 0.01 to 100,000 EUR/kg) from which median and MAD are read. Fixed size, order-free, and
+/// exact to the bin width — unlike a running mean it is not dragged by the undervalued tail.
+struct ValueHistogram {
+    static let low = -2.0, width = 0.05, bins = 140
+    var counts: [Float]
+
+    init() { counts = Array(repeating: 0, count: Self.bins) }
+
+    /// Seeded with `weight` observations of a normal distribution in log space.
+    init(prior: FraudPolicy.Prior, weight: Double) {
+        self.init()
+        var mass: [Double] = []
+        for i in 0..<Self.bins {
+            let x = Self.center(i)
+            let z = (x - prior.log10Median) / prior.spread
+            mass.append(exp(-0.5 * z * z))
+        }
+        let total = mass.reduce(0, +)
+        for i in 0..<Self.bins { counts[i] = Float(weight * mass[i] / total) }
+    }
+
+    static func center(_ i: Int) -> Double { low + (Double(i) + 0.5) * width }
+    static func bin(_ x: Double) -> Int { min(bins - 1, max(0, Int(((x - low) / width).rounded(.down)))) }
+
+    var total: Double { counts.reduce(0) { $0 + Double($1) } }
+
+    mutating func add(_ log10Value: Double) { counts[Self.bin(log10Value)] += 1 }
+
+    /// Median and median absolute deviation, in decades.
+    func medianAndMAD() -> (median: Double, mad: Double)? {
+        let n = total
+        guard n > 0 else { return nil }
+        func quantile(_ weights: [(x: Double, w: Double)], _ q: Double) -> Double {
+            var acc = 0.0
+            for (x, w) in weights {
+                acc += w
+                if acc >= q { return x }
+            }
+            return weights.last?.x ?? 0
+        }
+        let median = quantile((0..<Self.bins).map { (Self.center($0), Double(counts[$0])) }, n / 2)
+        let deviations = (0..<Self.bins).map { (abs(Self.center($0) - median), Double(counts[$0])) }.sorted { $0.0 < $1.0 }
+        let mad = quantile(deviations.map { (x: $0.0, w: $0.1) }, n / 2)
+        return (median, mad)
+    }
+
+    func encode() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.bins * 4)
+        for c in counts { withUnsafeBytes(of: c.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> ValueHistogram {
+        guard bytes.count == bins * 4 else { throw BinaryStateReader.Corrupt() }
+        var h = ValueHistogram()
+        for i in 0..<bins {
+            let b = UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24
+            h.counts[i] = Float(bitPattern: b)
+        }
+        return h
+    }
+}
+
+/// Inspection outcomes of declarations on which a signal fired: the signal's observed precision.
+struct SignalRecord {
+    var inspected: Double = 0
+    var frauds: Double = 0
+
+    func encode() -> [UInt8] {
+        var w = BinaryStateWriter()
+        w.double(inspected); w.double(frauds)
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> SignalRecord {
+        var r = BinaryStateReader(bytes)
+        return SignalRecord(inspected: try r.double(), frauds: try r.double())
+    }
+}

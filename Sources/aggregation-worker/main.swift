@@ -1,0 +1,5 @@
+import Aggregation
+import Foundation
+import WorkerRuntime
+
+exit(await WorkerMain.run(AggregationWorker.definition))

@@ -1,0 +1,5 @@
+import Foundation
+import Fraud
+import WorkerRuntime
+
+exit(await WorkerMain.run(FraudWorker.definition))

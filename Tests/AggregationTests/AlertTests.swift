@@ -1,0 +1,181 @@
+@testable import Aggregation
+import Codec
+import Foundation
+import Testing
+import TestSupport
+import WorkerRuntime
+
+/// A principal's access events as the sensitivity-worker tags them.
+struct Access {
+    var principal = "u-anna"
+    var org = "hub", role = "analyst", kind = "user"
+    var action = "read"
+    var resource = "parcel"
+    var resourceID: String? = nil
+    var records = 20
+    var country = "BE"
+    var outcome = "allowed"
+    var level = "confidential"
+    var personal = 0
+    var jurisdiction = "eu"
+    var offHours = false
+
+    func json(at t: Int64) -> String {
+        let time = Timestamp(millis: t)
+        let id = resourceID.map { "\"\($0)\"" } ?? "null"
+        return #"{"schema":"access.log/1","event_id":"e-\#(principal)-\#(t)","occurred_at":"\#(time)","principal":{"id":"\#(principal)","kind":"\#(kind)","org":"\#(org)","role":"\#(role)"},"source":{"ip":"198.51.100.1","country":"\#(country)","asn":1},"action":"\#(action)","resource":{"kind":"\#(resource)","id":\#(id),"filter":null},"records":\#(records),"bytes":\#(records * 400),"outcome":"\#(outcome)","client":"web","tags":{"data_classes":["supply_chain_flow"],"level":"\#(level)","personal_data_records":\#(personal),"jurisdiction":"\#(jurisdiction)","off_hours":\#(offHours),"local_time":"2026-11-27T10:00:00.000+01:00","policy_version":"p"}}"#
+    }
+}
+
+final class AccessRig {
+    let h: HandlerHarness
+    var alerts: [[String: Any]] = []
+    var activity: [[String: Any]] = []
+
+    init(settings: AlertSettings = AlertSettings()) {
+        h = HandlerHarness(handler: AccessActivityTracker(spec: WindowSpec(size: .seconds(300), grace: .seconds(60)), settings: settings,
+                                                          activityOut: "agg.access-activity", alertsOut: "alerts.access"),
+                           stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")])
+    }
+
+    func send(_ a: Access, at t: Int64) {
+        for e in h.outputs(of: h.send(topic: "access.tagged", key: a.principal, value: a.json(at: t))) {
+            if e.topic == "alerts.access" { alerts.append(json(e.value)) } else { activity.append(json(e.value)) }
+        }
+    }
+
+    /// Two days of a day worker's habits: a few reads every 10 minutes, 08:00–17:00 UTC, weekdays and all.
+    func habits(_ a: Access = Access(), days: Int = 2, start: Int64 = Timestamp(rfc3339: "2026-11-23T00:00:00Z")!.millis) {
+        for d in 0..<days {
+            for m in stride(from: 8 * 60, to: 17 * 60, by: 10) {
+                var e = a
+                e.records = 10 + (m % 30)
+                send(e, at: start + Int64(d) * 86_400_000 + Int64(m) * 60_000)
+            }
+        }
+    }
+
+    func rules() -> [String] { alerts.compactMap { $0["rule"] as? String } }
+}
+
+let monday = Timestamp(rfc3339: "2026-11-23T00:00:00Z")!.millis
+let day3 = monday + 2 * 86_400_000
+
+@Suite("aggregation-worker: access activity and alert rules")
+struct AlertTests {
+    @Test("Steady habits: activity per window, no alert")
+    func quiet() throws {
+        let rig = AccessRig()
+        rig.habits(days: 3)
+        #expect(rig.alerts.isEmpty, "\(rig.alerts)")
+        #expect(rig.activity.count > 100)
+        let first = rig.activity[0]
+        #expect(first["principal_id"] as? String == "u-anna" && first["events"] as? Int == 1)
+        #expect((first["records_by_class"] as? [String: Any])?["supply_chain_flow"] as? Int == 10)
+        let v = try SchemaValidator.validate(["agg.access-activity": rig.activity.prefix(5).map { Array(try! JSONSerialization.data(withJSONObject: $0)) }])
+        #expect(v.status == 0, "\(v.output)")
+    }
+
+    @Test("BULK_EXPORT after warm-up, with evidence and a deterministic id; nothing during warm-up without a peer baseline")
+    func bulk() throws {
+        let rig = AccessRig()
+        var big = Access()
+        big.action = "export"; big.records = 50_000
+        rig.send(big, at: monday + 9 * 3_600_000)  // day one: no baseline yet
+        #expect(rig.alerts.isEmpty)
+        rig.habits(days: 2, start: monday + 86_400_000)
+        let day4 = day3 + 86_400_000
+        rig.send(big, at: day4 + 10 * 3_600_000)
+        rig.send(Access(), at: day4 + 10 * 3_600_000 + 7 * 60_000)  // stream time passes window end + grace
+        #expect(rig.rules() == ["BULK_EXPORT"], "\(rig.alerts)")
+        let alert = try #require(rig.alerts.first)
+        let evidence = alert["evidence"] as! [String: Any]
+        #expect(evidence["observed"] as? Double == 50_000 && (evidence["threshold"] as? Double ?? 1e9) < 50_000)
+        #expect((alert["window"] as? [String: Any])?["start"] as? String == "2026-11-26T10:00:00.000Z")
+        let again = AccessRig()
+        again.send(big, at: monday + 9 * 3_600_000)
+        again.habits(days: 2, start: monday + 86_400_000)
+        again.send(big, at: day4 + 10 * 3_600_000)
+        again.send(Access(), at: day4 + 10 * 3_600_000 + 7 * 60_000)
+        #expect(again.alerts.first?["alert_id"] as? String == alert["alert_id"] as? String, "same principal, rule and window: same id")
+        let v = try SchemaValidator.validate(["alert.access": [Array(try JSONSerialization.data(withJSONObject: alert))]])
+        #expect(v.status == 0, "\(v.output)")
+    }
+
+    @Test("PII_HARVEST, FLOW_REPORT_HARVEST and DENIED_BURST each fire on their own figure")
+    func breadth() {
+        let rig = AccessRig()
+        rig.habits(days: 2)
+        var t = day3 + 9 * 3_600_000
+        var pii = Access()
+        pii.resource = "consignee"; pii.personal = 50; pii.records = 50; pii.level = "restricted"
+        for i in 0..<60 { var e = pii; e.resourceID = "c\(i)"; rig.send(e, at: t + Int64(i) * 1000) }
+        t += 3_600_000
+        var flow = Access()
+        flow.resource = "flow_report"; flow.level = "restricted"; flow.records = 1
+        for i in 0..<25 { rig.send(flow, at: t + Int64(i) * 1000) }
+        t += 3_600_000
+        var denied = Access()
+        denied.outcome = "denied"
+        for i in 0..<40 { rig.send(denied, at: t + Int64(i) * 500) }
+        rig.send(Access(), at: t + 3_600_000)
+        #expect(rig.rules() == ["PII_HARVEST", "FLOW_REPORT_HARVEST", "DENIED_BURST"], "\(rig.alerts)")
+    }
+
+    @Test("THIRD_COUNTRY_ACCESS from a country new to the principal; OFF_HOURS by a day worker but not by a round-the-clock service")
+    func jurisdictionAndHours() {
+        let rig = AccessRig()
+        rig.habits(days: 2)
+        var abroad = Access()
+        abroad.country = "RU"; abroad.jurisdiction = "third_country"; abroad.level = "restricted"
+        rig.send(abroad, at: day3 + 9 * 3_600_000)
+        var night = Access()
+        night.offHours = true
+        for i in 0..<5 { rig.send(night, at: day3 + 23 * 3_600_000 + Int64(i) * 30_000) }
+        rig.send(Access(), at: day3 + 86_400_000)
+        #expect(rig.rules() == ["THIRD_COUNTRY_ACCESS", "OFF_HOURS"], "\(rig.alerts)")
+
+        let svc = AccessRig()
+        var job = Access()
+        job.principal = "svc-sync"; job.kind = "service"; job.role = "integration"
+        for m in stride(from: Int64(0), to: 3 * 1440, by: 15) {
+            var e = job
+            let hour = (m / 60) % 24
+            e.offHours = hour < 6 || hour >= 18
+            svc.send(e, at: monday + m * 60_000)
+        }
+        #expect(svc.alerts.isEmpty, "\(svc.alerts)")
+    }
+
+    @Test("SLOW_EXFILTRATION: a day of exports well over the daily baseline, no single window over the bulk threshold; once a day")
+    func slow() {
+        var settings = AlertSettings()
+        settings.slowMinRecords = 2000
+        let rig = AccessRig(settings: settings)
+        var daily = Access()
+        daily.action = "export"; daily.records = 20
+        rig.habits(daily, days: 3)
+        var t = monday + 3 * 86_400_000 + 8 * 3_600_000
+        var leak = Access()
+        leak.action = "export"; leak.records = 150
+        for _ in 0..<54 {  // 54 windows × 150 records: 8,100 records, each window far below 2,000
+            rig.send(leak, at: t)
+            t += 10 * 60_000
+        }
+        rig.send(Access(), at: t + 3_600_000)
+        #expect(rig.rules() == ["SLOW_EXFILTRATION"], "\(rig.alerts)")
+    }
+
+    @Test("Configured rules only")
+    func disabled() {
+        var settings = AlertSettings()
+        settings.enabled = [.deniedBurst]
+        let rig = AccessRig(settings: settings)
+        rig.habits(days: 2)
+        var big = Access()
+        big.action = "export"; big.records = 50_000
+        rig.send(big, at: day3 + 10 * 3_600_000)
+        rig.send(Access(), at: day3 + 11 * 3_600_000)
+        #expect(rig.alerts.isEmpty)
+    }
+}

@@ -1,0 +1,237 @@
+import Codec
+import Foundation
+@testable import Fraud
+import Testing
+import TestSupport
+import WorkerRuntime
+
+@Suite("fraud-worker: signals, combination, learning")
+struct ScoringTests {
+    @Test("A clean declaration scores 0, band low, no reasons; the record is valid customs.risk/1 and carries what aggregation needs")
+    func clean() throws {
+        let h = Setup.scorer()
+        let out = h.outputs(of: h.send(topic: "fraud.declarations-by-seller", key: "M-1", value: Declaration().json, partition: 0))
+        try #require(out.count == 1)
+        #expect(out[0].topic == "customs.risk" && out[0].key == "26BE000000000001H7")
+        let r = json(out[0].value)
+        #expect(score(r) == 0 && r["band"] as? String == "low" && codes(r).isEmpty)
+        #expect(r["model_version"] as? String == Setup.policy.version)
+        #expect(r["destination_country"] as? String == "BE" && r["hs_chapter"] as? String == "61" && r["total_intrinsic_value_eur"] as? Double == 6)
+        #expect((r["source"] as? [String: Any])?["topic"] as? String == "fraud.declarations-by-seller")
+        let v = try SchemaValidator.validate(["customs.risk": [Array(out[0].value!.utf8)]])
+        #expect(v.status == 0, "\(v.output)")
+    }
+
+    @Test("REGIME_MISUSE: H7 above EUR 150 is high risk; H1 above 150 and H7 below are not")
+    func regime() {
+        let h = Setup.scorer()
+        var d = Declaration()
+        d.lines = [.init(hs: "847130", description: "Tablet computer", quantity: 2, netMassGrams: 1000, unitEUR: 95)]
+        let r = risks(h, d)[0]
+        #expect(codes(r) == ["REGIME_MISUSE"] && r["band"] as? String == "high", "\(r)")
+        #expect(((r["reasons"] as? [[String: Any]])?[0]["detail"] as? String)?.contains("190.00 EUR") == true)
+        d.id = "D2"; d.regime = "H1"
+        #expect(codes(risks(h, d)[0]).isEmpty)
+    }
+
+    @Test("IOSS_INVALID: intermediary numbers, wrong length, non-member codes; a well-formed number passes")
+    func iossInvalid() {
+        let s = Scorer(policy: Setup.policy, iossCodes: Set(Setup.reference.countries.values.compactMap(\.iossCode)))
+        #expect(s.iossIsWellFormed("IM3720000001") && s.iossIsWellFormed("IM2760001234") && s.iossIsWellFormed("IM9001234567"))
+        for bad in ["IN3720000001", "IM37200001", "IM1560000001", "IMAB00000001", "XX3720000001", "IM37200000011"] {
+            #expect(!s.iossIsWellFormed(bad), "\(bad)")
+        }
+        let h = Setup.scorer()
+        var d = Declaration()
+        d.ioss = "IN3720000001"
+        let r = risks(h, d)[0]
+        #expect(codes(r) == ["IOSS_INVALID"] && score(r) > 0.6, "\(r)")
+    }
+
+    @Test("WEIGHT_MISMATCH: declared gross mass far from the scanned weight; small differences pass")
+    func weight() {
+        let h = Setup.scorer()
+        var d = Declaration()
+        d.grossGrams = 300; d.scannedGrams = 1400
+        #expect(codes(risks(h, d)[0]) == ["WEIGHT_MISMATCH"])
+        d.id = "D2"; d.grossGrams = 260; d.scannedGrams = 280
+        #expect(codes(risks(h, d)[0]).isEmpty)
+        d.id = "D3"; d.scannedGrams = nil  // not observed at the hub: nothing to compare
+        #expect(codes(risks(h, d)[0]).isEmpty)
+    }
+
+    @Test("ORIGIN_MISMATCH: a declared origin the flight's country does not explain; transit lanes pass")
+    func origin() {
+        let h = Setup.scorer()
+        var d = Declaration()
+        d.origin = "VN"
+        #expect(codes(risks(h, d)[0]) == ["ORIGIN_MISMATCH"])
+        d.id = "D2"; d.origin = "CN"; d.flightOrigin = "HK"
+        #expect(codes(risks(h, d)[0]).isEmpty, "HK flights carry Chinese goods")
+    }
+
+    @Test("DESCRIPTION_MISMATCH: vague descriptions and goods words that do not belong to the HS chapter")
+    func description() {
+        let h = Setup.scorer()
+        var n = 0
+        func check(_ text: String, _ hs: String, flagged: Bool) {
+            var d = Declaration()
+            n += 1
+            d.id = "D\(n)"
+            d.lines = [.init(hs: hs, description: text, quantity: 1, netMassGrams: 200, unitEUR: 6)]
+            #expect(codes(risks(h, d)[0]).contains("DESCRIPTION_MISMATCH") == flagged, "\(text) under \(hs)")
+        }
+        for vague in ["Gift", "spare parts", "SAMPLE", "Accessories", "as ordered", "free gift for my friend"] { check(vague, "610910", flagged: true) }
+        check("Phone case", "090111", flagged: true)
+        check("Sports shoes", "851762", flagged: true)
+        for fine in [("Cotton T-shirt", "610910"), ("Plastic phone holder", "392690"), ("Bluetooth earphones", "851762"),
+                     ("Camera drone", "880240"), ("Quartz wristwatch", "910211"), ("Power bank 10000mAh", "850760"), ("Face cream", "330499")] {
+            check(fine.0, fine.1, flagged: false)
+        }
+    }
+
+    @Test("UNDERVALUATION: a value per kg far below the heading's learned median; usual values pass; a heading without prior learns first")
+    func undervaluation() {
+        let h = Setup.scorer()
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<80 {
+            var d = Declaration()
+            d.id = "T\(i)"
+            d.consignee = "Consignee \(i)"
+            d.lines[0].unitEUR = 6 * Double.random(in: 0.7...1.4, using: &rng)  // ≈ 30 EUR/kg
+            _ = risks(h, d)
+        }
+        var cheap = Declaration()
+        cheap.id = "CHEAP"
+        cheap.consignee = "Someone Else"
+        cheap.lines[0].unitEUR = 0.4  // 2 EUR/kg
+        let r = risks(h, cheap)[0]
+        #expect(codes(r) == ["UNDERVALUATION"], "\(r)")
+        let detail = (r["reasons"] as? [[String: Any]])?[0]["detail"] as? String ?? ""
+        #expect(detail.contains("HS heading 6109") && detail.contains("median"), "\(detail)")
+        var usual = Declaration()
+        usual.id = "USUAL"
+        usual.consignee = "Another One"
+        usual.lines[0].unitEUR = 4.5
+        #expect(codes(risks(h, usual)[0]).isEmpty)
+        // A heading with no prior in the policy: no verdict until it has min_observations.
+        var rare = Declaration()
+        rare.lines = [.init(hs: "970110", description: "Painting", quantity: 1, netMassGrams: 1000, unitEUR: 1)]
+        rare.id = "R0"
+        rare.consignee = "Art Lover"
+        #expect(codes(risks(h, rare)[0]).isEmpty)
+    }
+
+    @Test("SPLIT_CONSIGNMENT: one seller's declarations to one consignee within the window, each under 150, together over; earlier parts re-scored")
+    func split() {
+        let h = Setup.scorer()
+        func part(_ id: String, _ eur: Double, _ time: String, consignee: String = "Marie Dupont", seller: String = "M-1") -> Declaration {
+            var d = Declaration()
+            d.id = id; d.seller = seller; d.consignee = consignee; d.lodged = time
+            d.lines = [.init(hs: "640411", description: "Sports shoes", quantity: 1, netMassGrams: 3000, unitEUR: eur)]
+            d.grossGrams = 3100; d.scannedGrams = 3120
+            return d
+        }
+        #expect(codes(risks(h, part("S1", 60, "2026-11-27T08:00:00Z"))[0]).isEmpty)
+        #expect(codes(risks(h, part("OTHER", 120, "2026-11-27T08:30:00Z", consignee: "Jan Kowalski"))[0]).isEmpty)
+        #expect(codes(risks(h, part("OTHERSELLER", 120, "2026-11-27T08:40:00Z", seller: "M-2"))[0]).isEmpty)
+        // Same person written differently: the pseudonym is normalised.
+        let out = risks(h, part("S2", 100, "2026-11-27T11:00:00Z", consignee: "MARIE  DUPONT"))
+        #expect(out.count == 2, "S2 scored and S1 re-scored: \(out)")
+        #expect(Set(out.compactMap { $0["declaration_id"] as? String }) == ["S1", "S2"])
+        #expect(out.allSatisfy { codes($0) == ["SPLIT_CONSIGNMENT"] })
+        let detail = ((out[0]["reasons"] as? [[String: Any]])?[0]["detail"] as? String) ?? ""
+        #expect(detail.contains("160.00 EUR") && !detail.contains("Marie") && !detail.contains("DUPONT"), "no personal data: \(detail)")
+        #expect(codes(risks(h, part("LATER", 100, "2026-12-02T11:00:00Z"))[0]).isEmpty, "outside the window")
+    }
+
+    @Test("Learning: a confirmed fraud gives the seller a history; compliant inspections lower a signal's weight; each inspection counts once")
+    func learning() throws {
+        let h = Setup.scorer()
+        let inspection = [(name: "cw.kind", value: Array("inspection".utf8))]
+        var d = Declaration()
+        d.id = "A"; d.grossGrams = 300; d.scannedGrams = 1400
+        let before = score(risks(h, d)[0])
+        func inspect(_ id: String, _ outcome: String) {
+            _ = h.send(topic: "fraud.declarations-by-seller", key: id,
+                       value: #"{"schema":"customs.inspection/1","declaration_id":"\#(id)","inspected_at":"2026-11-28T10:00:00Z","outcome":"\#(outcome)","findings":[],"corrected_value":null}"#,
+                       headers: inspection)
+        }
+        inspect("A", "fraud")
+        inspect("A", "fraud")  // a duplicate inspection record
+        var next = Declaration()
+        next.id = "B"
+        let r = risks(h, next)[0]
+        #expect(codes(r) == ["SELLER_HISTORY"], "\(r)")
+        #expect(((r["reasons"] as? [[String: Any]])?[0]["detail"] as? String)?.contains("1 of 1") == true, "counted once: \(r)")
+        // Twenty compliant outcomes on weight-flagged declarations of another seller.
+        for i in 0..<20 {
+            var w = Declaration()
+            w.id = "W\(i)"; w.seller = "M-9"; w.grossGrams = 300; w.scannedGrams = 1400
+            _ = risks(h, w)
+            inspect("W\(i)", "compliant")
+        }
+        var again = Declaration()
+        again.id = "C"; again.seller = "M-7"; again.grossGrams = 300; again.scannedGrams = 1400
+        let after = score(risks(h, again)[0])
+        #expect(after < before * 0.7, "weight mismatch was \(before), after 20 compliant inspections \(after)")
+    }
+
+    @Test("Combination: more independent evidence and more value at risk rank higher; contributions add up to the score")
+    func combination() {
+        let s = Scorer(policy: Setup.policy, iossCodes: [])
+        let one = [Finding(code: .weightMismatch, strength: 1, stakeEUR: 20, detail: "")]
+        let two = one + [Finding(code: .originMismatch, strength: 1, stakeEUR: 20, detail: "")]
+        let rich = [Finding(code: .weightMismatch, strength: 1, stakeEUR: 900, detail: "")]
+        let w: (RiskCode) -> Double = { Setup.policy.weights[$0]! }
+        let a = s.combine(one, reliability: w), b = s.combine(two, reliability: w), c = s.combine(rich, reliability: w)
+        #expect(b.score > a.score && c.score > a.score && b.score <= 1)
+        #expect(abs(b.contributions.reduce(0, +) - b.score) < 1e-9)
+        #expect(s.combine([], reliability: w).score == 0)
+    }
+
+    @Test("IOSS_SHARED: the fourth seller quoting one number announces it to every scorer partition; later declarations carry the reason")
+    func iossShared() throws {
+        let detector = HandlerHarness(handler: SharedIOSSDetector(output: "fraud.declarations-by-seller", minSellers: 4),
+                                      stores: [StoreDefinition(SharedIOSSDetector.store)])
+        detector.context.partitionCounts["fraud.declarations-by-seller"] = 3
+        var announced: [HandlerHarness.Emitted] = []
+        for seller in ["M-1", "M-2", "M-2", "M-3", "M-4", "M-5"] {
+            announced += detector.outputs(of: detector.send(topic: "fraud.ioss-usage", key: "IM3720000777", value: seller))
+        }
+        #expect(announced.count == 3 && Set(announced.compactMap(\.partition)) == [0, 1, 2], "once, to each partition: \(announced)")
+        let h = Setup.scorer()
+        _ = h.send(topic: "fraud.declarations-by-seller", key: "IM3720000777", value: announced[0].value, headers: announced[0].headers)
+        var d = Declaration()
+        d.ioss = "IM3720000777"
+        #expect(codes(risks(h, d)[0]) == ["IOSS_SHARED"])
+    }
+
+    @Test("Routing: declarations keyed by seller with their origin, IOSS usage keyed by number, inspections to every partition, bad input to the DLQ")
+    func routing() {
+        let h = HandlerHarness(handler: FraudRouter(topics: Setup.topics), worker: "fraud-worker")
+        h.context.partitionCounts["fraud.declarations-by-seller"] = 4
+        let out = h.outputs(of: h.send(topic: "customs.enriched", key: "26BE000000000001H7", value: Declaration().json, partition: 2))
+        #expect(out.count == 2)
+        #expect(out[0].topic == "fraud.declarations-by-seller" && out[0].key == "M-1" && out[0].value == Declaration().json)
+        #expect(out[0].headers.contains { $0.name == "cw.origin.partition" && $0.value == Array("2".utf8) })
+        #expect(out[1].topic == "fraud.ioss-usage" && out[1].key == "IM3720000001" && out[1].value == "M-1")
+        let insp = h.outputs(of: h.send(topic: "customs.inspections", key: "X",
+                                        value: #"{"schema":"customs.inspection/1","declaration_id":"X","inspected_at":"2026-11-28T10:00:00Z","outcome":"fraud","findings":["UNDERVALUATION"],"corrected_value":{"amount":80,"currency":"EUR"}}"#))
+        #expect(insp.count == 4 && Set(insp.compactMap(\.partition)) == [0, 1, 2, 3])
+        let bad = h.send(topic: "customs.inspections", key: "X", value: #"{"schema":"customs.inspection/1","declaration_id":"X","inspected_at":"2026-11-28T10:00:00Z","outcome":"maybe","findings":[]}"#)
+        guard case .deadLetter(_, let reason) = bad.first else { Issue.record("expected a dead letter, got \(bad)"); return }
+        #expect(reason.contains("outcome"), "\(reason)")
+        let truncated = h.send(topic: "customs.enriched", key: "K", value: String(Declaration().json.prefix(100)))
+        guard case .deadLetter = truncated.first else { Issue.record("expected a dead letter, got \(truncated)"); return }
+    }
+
+    @Test("Policy errors name the key")
+    func policyErrors() throws {
+        let text = try String(contentsOfFile: "\(Setup.root)/policy/fraud.yaml", encoding: .utf8)
+        #expect(throws: FraudPolicy.Failure.self) { try FraudPolicy.parse(text.replacingOccurrences(of: "weight: 0.95", with: "weight: 1.5"), source: "p") }
+        do { _ = try FraudPolicy.parse(text.replacingOccurrences(of: "window: 48h", with: "window: soon"), source: "p") } catch {
+            #expect("\(error)".contains("SPLIT_CONSIGNMENT.window"))
+        }
+    }
+}
