@@ -81,10 +81,15 @@ let package = Package(
 
         // Synthetic hub traffic, deterministic for a seed.
         .target(name: "Generator", dependencies: ["Codec"]),
+        .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Codec"]),
+
+        // The quality bars, measured from ground truth and derived records (cargowatch eval).
+        .target(name: "Evaluation"),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
 
         // The CLI: topics, config docs (and later demo, generate, tail, report, eval).
         .target(name: "CargowatchCLI", dependencies: [
-            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment", "Sensitivity", "Fraud", "Aggregation", "Generator", "Codec",
+            "Catalogue", "FleetConfig", "Kafka", "WorkerRuntime", "Enrichment", "Sensitivity", "Fraud", "Aggregation", "Evaluation", "Generator", "Codec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "cargowatch", dependencies: ["CargowatchCLI"]),

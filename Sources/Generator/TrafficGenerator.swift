@@ -1,4 +1,9 @@
 import Codec
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Zero-padded decimal.
 func pad(_ n: Int, _ width: Int) -> String {
@@ -12,27 +17,71 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        return SeededRandom.mix(state)
+    }
+
+    /// The SplitMix64 finaliser; also a stateless hash for per-(principal, day) decisions.
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+    mutating func chance(_ p: Double) -> Bool { p > 0 && unit() < p }
+    /// Uniform in the closed range.
+    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
+    mutating func int64(_ range: ClosedRange<Int64>) -> Int64 { range.lowerBound + Int64(next() % UInt64(range.upperBound - range.lowerBound + 1)) }
+    mutating func double(_ range: ClosedRange<Double>) -> Double { range.lowerBound + unit() * (range.upperBound - range.lowerBound) }
+    mutating func element<T>(_ items: [T]) -> T { items[Int(next() % UInt64(items.count))] }
+    /// exp(N(0, sigma)): multiplicative noise around 1 (Box–Muller).
+    mutating func logNormal(sigma: Double) -> Double {
+        let u1 = max(unit(), 1e-12), u2 = unit()
+        return exp(sigma * (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 }
 
 /// One record for an upstream topic.
 public struct GeneratedRecord: Sendable {
+    /// What a record is; hostile records and duplicates are extra records next to the regular traffic.
+    public enum Kind: String, Sendable {
+        case parcelEvent, declaration, inspection, accessLog, hostile, duplicate
+    }
+
     public let topic: String
     public let key: String
     public let value: [UInt8]
-    /// Event time, for pacing.
+    /// Event time, for pacing (for a duplicate, the original's event time).
     public let time: Timestamp
+    public var kind: Kind
+    /// Kafka headers; only hostile `binary_headers` records carry any.
+    public var headers: [(String, [UInt8])] = []
+    /// Ground-truth lines this record completes; write them where the truth goes (file, topic).
+    public var truth: [TruthLine] = []
+    /// For hostile records, the form of hostility (as in the truth line).
+    public var hostileForm: String?
+
+    public init(topic: String, key: String, value: [UInt8], time: Timestamp, kind: Kind = .parcelEvent) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.time = time
+        self.kind = kind
+    }
 }
 
-/// Synthetic hub traffic: flights from China–Europe e-commerce airports into LGG in waves,
-/// consignees in EU member states weighted by population, an e-commerce HS mix, repeat
-/// merchants and consignees. Each parcel has ARRIVED → SORTED → DEPARTED events and one
-/// declaration lodged around its arrival. (Labelled fraud, exfiltration and hostile-record
-/// scenarios with ground truth are the CLI generator's next step.)
+/// Synthetic hub traffic: flights from China–Europe e-commerce airports into LGG, consignees in
+/// EU member states weighted by population, an e-commerce HS mix, repeat merchants and
+/// consignees. Each parcel has ARRIVED → SORTED → DEPARTED events and one declaration lodged
+/// around its arrival.
+///
+/// With scenarios switched on (`Options.labelled`) the traffic also carries labelled customs
+/// fraud, customs inspections, access logs with exfiltration, personal data in free text,
+/// hostile records, duplicates and late events; every scenario comes with a ground-truth line
+/// (see `TruthLine`) attached to the record that completes it, and `finish()` gives the rest.
+/// `Options()` is clean: parcels and declarations only, as tests of the workers expect.
 public struct TrafficGenerator {
     public struct Options: Sendable {
         public var seed: UInt64 = 42
@@ -41,55 +90,86 @@ public struct TrafficGenerator {
         public var parcelsPerHour = 3_600
         public var parcelsTopic = "parcels.events"
         public var declarationsTopic = "customs.declarations"
-        public init() {}
-    }
+        public var inspectionsTopic = "customs.inspections"
+        public var accessTopic = "access.logs"
 
-    static let origins: [(airport: String, flightPrefix: String, weight: Int)] = [
-        ("HGH", "CK", 30), ("PVG", "CA", 20), ("TAO", "YG", 10), ("EHU", "O3", 10), ("SZX", "CZ", 15), ("CAN", "CZ", 10), ("HKG", "CX", 5),
-    ]
-    /// EU member states with 2024 population in millions (rounded), as destination weights.
-    static let destinations: [(country: String, city: String, postal: String, weight: Int)] = [
-        ("DE", "Berlin", "10115", 84), ("FR", "Paris", "75001", 68), ("IT", "Milano", "20121", 59), ("ES", "Madrid", "28001", 48),
-        ("PL", "Warszawa", "00-001", 37), ("RO", "Bucuresti", "010011", 19), ("NL", "Amsterdam", "1011", 18), ("BE", "Bruxelles", "1000", 12),
-        ("CZ", "Praha", "110 00", 11), ("SE", "Stockholm", "111 20", 10), ("PT", "Lisboa", "1100-001", 10), ("GR", "Athina", "105 52", 10),
-        ("HU", "Budapest", "1011", 10), ("AT", "Wien", "1010", 9), ("BG", "Sofia", "1000", 6), ("DK", "Kobenhavn", "1050", 6),
-        ("FI", "Helsinki", "00100", 6), ("SK", "Bratislava", "811 01", 5), ("IE", "Dublin", "D01", 5), ("HR", "Zagreb", "10000", 4),
-        ("LT", "Vilnius", "01100", 3), ("SI", "Ljubljana", "1000", 2), ("LV", "Riga", "LV-1050", 2), ("EE", "Tallinn", "10111", 1),
-        ("CY", "Nicosia", "1010", 1), ("LU", "Luxembourg", "1111", 1), ("MT", "Valletta", "VLT 1000", 1),
-    ]
-    /// (HS-6, description, grams per unit, EUR per unit, weight)
-    static let goods: [(hs: String, description: String, grams: Int64, eur: Int64, weight: Int)] = [
-        ("610910", "Cotton T-shirt", 180, 6, 14), ("620342", "Men's cotton trousers", 450, 14, 6), ("640411", "Sports shoes", 800, 22, 7),
-        ("420292", "Backpack", 600, 12, 5), ("392690", "Plastic phone holder", 60, 3, 10), ("851762", "Bluetooth earphones", 120, 18, 8),
-        ("854442", "USB charging cable", 50, 2, 8), ("850760", "Power bank 10000mAh", 250, 15, 4), ("950300", "Plastic toy car", 300, 7, 7),
-        ("330499", "Face cream", 120, 5, 5), ("711719", "Fashion earrings", 20, 3, 6), ("910211", "Quartz wristwatch", 90, 11, 3),
-        ("940542", "LED strip 5m", 200, 8, 5), ("630260", "Cotton bath towel", 400, 7, 3), ("392410", "Silicone kitchen spatula", 80, 2, 4),
-        ("900410", "Sunglasses", 40, 4, 3), ("847130", "Tablet computer", 500, 95, 1), ("880240", "Camera drone", 700, 120, 1),
-    ]
-    static let givenNames = ["Marie", "Jan", "Anna", "Søren", "José", "Eleni", "Luca", "Zofia", "Mateus", "Ana", "Pieter", "Ioana", "Lars", "Chiara"]
-    static let familyNames = ["Dupont", "Kowalski", "Müller", "Østergaard", "García", "Papadopoulou", "Rossi", "Nowak", "Silva", "Janssens", "Popescu", "Virtanen"]
-    static let streets = ["Rue de la Loi", "Hauptstraße", "Via Roma", "Calle Mayor", "ul. Długa", "Kerkstraat", "Strada Mare"]
+        /// Benign access logs of the hub's principals (staff, vendor services, brokers).
+        public var accessLogs = false
+        /// Size of the principal population.
+        public var principals = 120
+        /// Share of declarations that are fraudulent.
+        public var fraudRate = 0.0
+        /// Share of declarations physically inspected (outcome on `inspectionsTopic`).
+        public var inspectionRate = 0.0
+        /// Exfiltration scenarios started per simulated day (needs `accessLogs`).
+        public var exfiltrationPerDay = 0
+        /// Share of parcels with personal data written into an item description.
+        public var piiRate = 0.0
+        /// Per regular record, the chance of an extra hostile/malformed record.
+        public var hostileRate = 0.0
+        /// Per regular record, the chance of an exact re-send a little later.
+        public var duplicateRate = 0.0
+        /// Per regular record, the chance that it is emitted 1–60 minutes late.
+        public var lateRate = 0.0
+
+        public init() {}
+
+        /// Everything on at the default rates (what `cargowatch generate` produces).
+        public static var labelled: Options {
+            var o = Options()
+            o.accessLogs = true
+            o.fraudRate = 0.05
+            o.inspectionRate = 0.02
+            o.exfiltrationPerDay = 5
+            o.piiRate = 0.02
+            o.hostileRate = 0.001
+            o.duplicateRate = 0.005
+            o.lateRate = 0.005
+            return o
+        }
+    }
 
     var rng: SeededRandom
     let options: Options
-    var parcelIndex = 0
+    /// Time slots of parcel arrivals (one per parcel of regular traffic).
+    var slot = 0
+    /// Serial numbers of parcels (split consignments and follow-up orders take extra ones).
+    var parcelSerial = 0
     var lastArrival = Timestamp(millis: .min)
-    /// Min-heap by event time: records come out in event-time order across parcels.
+    /// Records come out in order of emission time (event time, or later for late records).
     var queue = Heap()
-    let merchants: [(id: String, name: String, country: String)]
+    let merchants: [Merchant]
+    let merchantTable: WeightedTable
     let consignees: [Consignee]
+    let fraud: FraudModel
+
+    // Access logs.
+    let principals: [Principal]
+    var accessGeneratedUntil: Timestamp
+    var accessSerial = 0
+    var exfiltration: [Int: ExfiltrationState] = [:]
+    var scenarioSerial = 0
+    var patternRotation = 0
+
+    // Accounting for the run line.
+    var counts = RunCounts()
+    var recentHours: [[Int64]]
+    var exfiltratingPrincipals = Set<Int>()
+    var principalHours: [Int]
+
+    /// No record is ever created earlier than this before the newest arrival (declarations are
+    /// lodged up to 30 minutes before arrival), so records up to it can be emitted in order.
+    static let maxLead: Int64 = 1_800_000
 
     public init(options: Options = Options()) {
         self.options = options
         rng = SeededRandom(seed: options.seed)
         var r = SeededRandom(seed: options.seed ^ 0xC0FFEE)
-        merchants = (0..<400).map { i in
-            let city = ["Shenzhen", "Yiwu", "Guangzhou", "Hangzhou", "Ningbo"][Int(r.next() % 5)]
-            let brand = ["Bright Star", "Golden Leaf", "Happy Sun", "Blue Ocean", "Red Lantern"][Int(r.next() % 5)]
-            return ("M-" + String(10000 + i), city + " " + brand + " Trading Co. " + String(i), "CN")
-        }
+        merchants = Merchant.population(400, &r)
+        merchantTable = WeightedTable(merchants.map(\.weight))
+        let destinationTable = WeightedTable(TrafficGenerator.destinations.map(\.weight))
         consignees = (0..<20_000).map { i in
-            let d = TrafficGenerator.pick(TrafficGenerator.destinations.map { ($0, $0.weight) }, &r)
+            let d = TrafficGenerator.destinations[destinationTable.pick(&r)]
             let names = TrafficGenerator.givenNames, families = TrafficGenerator.familyNames, streets = TrafficGenerator.streets
             let given = names[Int(r.next() % UInt64(names.count))]
             let family = families[Int(r.next() % UInt64(families.count))]
@@ -98,112 +178,203 @@ public struct TrafficGenerator {
                              postalCode: d.postal, city: d.city, country: d.country,
                              email: given.lowercased() + "." + family.lowercased() + String(i) + "@example.eu", phone: "+3247" + pad(Int(r.next() % 10_000_000), 7))
         }
+        fraud = FraudModel(rate: options.fraudRate, merchants: merchants, sharedIOSS: Merchant.sharedIOSS(merchants, &r))
+        principals = options.accessLogs ? Principal.population(max(10, options.principals), &r) : []
+        accessGeneratedUntil = Timestamp(millis: options.start.millis.floorDiv(3_600_000) * 3_600_000)
+        recentHours = Array(repeating: [], count: principals.count)
+        principalHours = Array(repeating: 0, count: principals.count)
     }
 
-    static func pick<T>(_ items: [(T, Int)], _ r: inout SeededRandom) -> T {
-        let total = items.reduce(0) { $0 + $1.1 }
-        var x = Int(r.next() % UInt64(total))
-        for (item, w) in items {
-            if x < w { return item }
-            x -= w
-        }
-        return items[items.count - 1].0
-    }
-
-    /// The next record in event-time order.
+    /// The next record in order of emission (event-time order, except for late records and
+    /// duplicates, which come when they are due).
     public mutating func next() -> GeneratedRecord {
-        while queue.isEmpty || queue.min!.time > lastArrival { makeParcel() }
-        return queue.popMin()
+        while queue.isEmpty || queue.minDue > lastArrival - TrafficGenerator.maxLead { advance() }
+        var (record, meta) = queue.popMin()
+        account(&record, meta)
+        return record
     }
 
-    private mutating func makeParcel() {
-        let i = parcelIndex
-        parcelIndex += 1
-        let spacing = 3_600_000 / Int64(max(1, options.parcelsPerHour))
-        // Waves: flights land in bursts at the top of each 2-hour slot.
-        let arrival = Timestamp(millis: options.start.millis + Int64(i) * spacing)
-        lastArrival = arrival
-        let origin = TrafficGenerator.pick(TrafficGenerator.origins.map { ($0, $0.weight) }, &rng)
-        let flight = ParcelEvent.Flight(number: "\(origin.flightPrefix)\(100 + (arrival.millis / 7_200_000) % 900)", originAirport: origin.airport)
-        let merchant = merchants[Int(rng.next() % UInt64(merchants.count))]
-        let consignee = consignees[Int(rng.next() % UInt64(consignees.count))]
-        let lines = 1 + Int(rng.next() % 3 == 0 ? rng.next() % 3 : 0)
-        var parcelItems: [ParcelEvent.Item] = [], declItems: [CustomsDeclaration.Item] = []
-        var totalEUR: Int64 = 0, mass: Int64 = 0
-        for _ in 0..<lines {
-            let g = TrafficGenerator.pick(TrafficGenerator.goods.map { ($0, $0.weight) }, &rng)
-            let qty = Int64(1 + rng.next() % 3)
-            let cents = g.eur * 100 + Int64(rng.next() % 200) - 100
-            parcelItems.append(.init(description: g.description, hsCode: g.hs, quantity: qty))
-            declItems.append(.init(hsCode: g.hs, description: g.description, quantity: qty, netMassGrams: g.grams * qty,
-                                   intrinsicValue: Money(amount: Amount(micros: max(50, cents) * 10_000), currency: "EUR")))
-            totalEUR += max(50, cents) * qty
-            mass += g.grams * qty
+    /// Ground truth still open when the generator stops (exfiltration scenarios cut short),
+    /// then the run line, which is always last.
+    public mutating func finish() -> [TruthLine] {
+        var lines: [TruthLine] = []
+        for key in exfiltration.keys.sorted() {
+            let s = exfiltration[key]!
+            if s.emitted > 0 { lines.append(s.truthLine()) }
         }
-        let gross = mass + 40 + Int64(rng.next() % 60)
-        let parcelID = "LGG-P-" + pad(i, 10)
-        let declarationID = "26BE" + pad(i, 12) + "H7"
-        let usd = Amount(micros: totalEUR * 10_000).multiplied(by: Amount("1.16")!)
-        var t = arrival
-        for (k, type) in [ParcelEvent.EventType.arrived, .sorted, .departed].enumerated() {
-            let event = ParcelEvent(
-                eventID: "\(parcelID)-\(k)", parcelID: parcelID, trackingNumber: "RB" + pad(i % 1_000_000_000, 9) + "CN",
-                mawb: "160-" + pad(Int((arrival.millis / 7_200_000) % 100_000_000), 8), eventType: type, occurredAt: t, hub: "LGG",
-                flight: flight, merchant: .init(id: merchant.id, name: merchant.name), consignee: consignee, weightGrams: gross,
-                declaredValue: Money(amount: usd, currency: "USD"), items: parcelItems, customsDeclarationID: k == 0 ? nil : declarationID)
-            queue.push(GeneratedRecord(topic: options.parcelsTopic, key: parcelID, value: event.jsonBytes, time: t))
-            t = t + Int64(1_800_000 + Int64(rng.next() % 3_600_000))
+        exfiltration.removeAll()
+        var benignHours = 0
+        for (i, hours) in principalHours.enumerated() where !exfiltratingPrincipals.contains(i) { benignHours += hours }
+        lines.append(TruthLine.run(seed: options.seed, start: options.start, counts: counts,
+                                   principals: principals.count, benignPrincipalHours: benignHours))
+        return lines
+    }
+
+    private mutating func advance() {
+        makeParcel()
+        if !principals.isEmpty {
+            while accessGeneratedUntil <= lastArrival { generateAccessHour() }
         }
-        let lodged = arrival + Int64(rng.next() % 5_400_000) - 1_800_000
-        let over = totalEUR > 15_000
-        let declaration = CustomsDeclaration(
-            declarationID: declarationID, parcelID: parcelID, lodgedAt: lodged, regime: over ? "H1" : "H7", declarantID: "BE0123456789",
-            seller: .init(id: merchant.id, name: merchant.name, country: merchant.country),
-            iossNumber: over ? nil : "IM372" + pad(Int(merchant.id.dropFirst(2))! * 7 % 10_000_000, 7),
-            consignee: Consignee(name: consignee.name, street: consignee.street, postalCode: consignee.postalCode, city: consignee.city, country: consignee.country),
-            originCountry: "CN", destinationCountry: consignee.country, items: declItems, grossMassGrams: gross,
-            transportCost: Money(amount: Amount(micros: 2_500_000), currency: "EUR"),
-            vatDeclared: Money(amount: Amount(micros: totalEUR * 10_000).multiplied(by: Amount("0.21")!), currency: "EUR"))
-        queue.push(GeneratedRecord(topic: options.declarationsTopic, key: declarationID, value: declaration.jsonBytes, time: lodged))
+    }
+
+    /// Queues a regular record, maybe late, maybe with a hostile twin.
+    mutating func emit(_ record: GeneratedRecord, _ meta: RecordMeta) {
+        var record = record
+        var due = record.time
+        if meta.scenario < 0 {
+            if rng.chance(options.lateRate) {
+                let delay = rng.int64(60_000...3_600_000)
+                due = record.time + delay
+                record.truth.append(.late(id: nextScenarioID("L"), topic: record.topic, key: record.key, delayMs: delay))
+            }
+            if rng.chance(options.hostileRate) {
+                let hostile = makeHostile(from: record, eventID: meta.eventID)
+                queue.push(hostile, RecordMeta(eventID: meta.eventID), due: record.time + rng.int64(0...60_000))
+            }
+        }
+        queue.push(record, meta, due: due)
+    }
+
+    mutating func nextScenarioID(_ prefix: String) -> String {
+        scenarioSerial += 1
+        return prefix + "-" + pad(scenarioSerial, 8)
+    }
+
+    /// Counts what goes out, closes exfiltration scenarios, schedules duplicates.
+    private mutating func account(_ record: inout GeneratedRecord, _ meta: RecordMeta) {
+        counts.records += 1
+        if record.time > counts.lastEventTime { counts.lastEventTime = record.time }
+        switch record.kind {
+        case .parcelEvent:
+            counts.parcelEvents += 1
+            if meta.arrival { counts.parcels += 1 }
+        case .declaration: counts.declarations += 1
+        case .inspection: counts.inspections += 1
+        case .accessLog:
+            counts.accessEvents += 1
+            if meta.principal >= 0 { countPrincipalHour(meta.principal, record.time) }
+            if meta.scenario >= 0, var s = exfiltration[meta.scenario] {
+                s.emitted += 1
+                if s.emitted == 1 { s.first = record.time; exfiltratingPrincipals.insert(s.principal) }
+                s.last = max(s.last, record.time)
+                if s.emitted == s.planned {
+                    record.truth.append(s.truthLine())
+                    exfiltration[meta.scenario] = nil
+                } else {
+                    exfiltration[meta.scenario] = s
+                }
+            }
+        case .hostile: counts.hostile += 1
+        case .duplicate: counts.duplicates += 1; return
+        }
+        // An exact re-send of a regular record (not of scenario events: their windows stay exact).
+        if meta.scenario < 0, record.kind != .hostile, record.kind != .inspection, rng.chance(options.duplicateRate) {
+            var copy = GeneratedRecord(topic: record.topic, key: record.key, value: record.value, time: record.time, kind: .duplicate)
+            copy.truth = [.duplicate(id: nextScenarioID("D"), topic: record.topic, key: record.key, of: meta.eventID)]
+            queue.push(copy, RecordMeta(eventID: meta.eventID), due: record.time + rng.int64(1_000...600_000))
+        }
+    }
+
+    /// Distinct (principal, UTC hour) pairs; events are late by at most an hour, so the last
+    /// few hours per principal are enough to tell a new hour from a seen one.
+    private mutating func countPrincipalHour(_ principal: Int, _ time: Timestamp) {
+        let hour = time.millis.floorDiv(3_600_000)
+        if recentHours[principal].contains(hour) { return }
+        principalHours[principal] += 1
+        if recentHours[principal].count >= 4, let oldest = recentHours[principal].indices.min(by: { recentHours[principal][$0] < recentHours[principal][$1] }) {
+            recentHours[principal][oldest] = hour
+        } else {
+            recentHours[principal].append(hour)
+        }
     }
 }
 
-/// A binary min-heap of records by event time (stable for equal times by insertion order).
+/// Totals for the run line, counted as records are emitted.
+struct RunCounts {
+    var records = 0, parcels = 0, parcelEvents = 0, declarations = 0, inspections = 0, accessEvents = 0
+    var hostile = 0, duplicates = 0
+    var lastEventTime = Timestamp(millis: .min)
+}
+
+/// What the generator remembers about a queued record (not part of the record).
+struct RecordMeta {
+    /// event_id (declaration_id for declarations): what a duplicate's truth line points to.
+    var eventID: String
+    /// The parcel's first event: counts the parcel.
+    var arrival = false
+    var principal = -1
+    /// Exfiltration scenario number, or -1 for regular traffic.
+    var scenario = -1
+}
+
+/// Picks an index with probability proportional to its weight (binary search on cumulative sums).
+struct WeightedTable: Sendable {
+    let cumulative: [Int]
+    init(_ weights: [Int]) {
+        var sum = 0
+        cumulative = weights.map { sum += $0; return sum }
+    }
+    func pick(_ r: inout SeededRandom) -> Int {
+        let x = Int(r.next() % UInt64(cumulative.last!))
+        var lo = 0, hi = cumulative.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if cumulative[mid] > x { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+}
+
+/// A binary min-heap of records by due time (stable for equal times by insertion order).
+/// The heap orders small plain keys; records wait in slots, so sifting copies no references.
 struct Heap {
-    private var items: [(GeneratedRecord, Int)] = []
+    private var keys: [(due: Int64, order: Int, slot: Int)] = []
+    private var slots: [(record: GeneratedRecord, meta: RecordMeta)?] = []
+    private var freeSlots: [Int] = []
     private var counter = 0
 
-    var isEmpty: Bool { items.isEmpty }
-    var min: GeneratedRecord? { items.first?.0 }
+    var isEmpty: Bool { keys.isEmpty }
+    var minDue: Timestamp { Timestamp(millis: keys[0].due) }
+    var count: Int { keys.count }
 
     private func less(_ a: Int, _ b: Int) -> Bool {
-        (items[a].0.time, items[a].1) < (items[b].0.time, items[b].1)
+        keys[a].due < keys[b].due || (keys[a].due == keys[b].due && keys[a].order < keys[b].order)
     }
 
-    mutating func push(_ r: GeneratedRecord) {
-        items.append((r, counter))
+    mutating func push(_ r: GeneratedRecord, _ meta: RecordMeta, due: Timestamp) {
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = (r, meta)
+        } else {
+            slot = slots.count
+            slots.append((r, meta))
+        }
+        keys.append((due.millis, counter, slot))
         counter += 1
-        var i = items.count - 1
+        var i = keys.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
             if !less(i, parent) { break }
-            items.swapAt(i, parent)
+            keys.swapAt(i, parent)
             i = parent
         }
     }
 
-    mutating func popMin() -> GeneratedRecord {
-        let top = items[0].0
-        items[0] = items[items.count - 1]
-        items.removeLast()
+    mutating func popMin() -> (GeneratedRecord, RecordMeta) {
+        let slot = keys[0].slot
+        let top = slots[slot].take()!
+        freeSlots.append(slot)
+        keys[0] = keys[keys.count - 1]
+        keys.removeLast()
         var i = 0
         while true {
             let l = 2 * i + 1, r = l + 1
             var m = i
-            if l < items.count && less(l, m) { m = l }
-            if r < items.count && less(r, m) { m = r }
+            if l < keys.count && less(l, m) { m = l }
+            if r < keys.count && less(r, m) { m = r }
             if m == i { break }
-            items.swapAt(i, m)
+            keys.swapAt(i, m)
             i = m
         }
         return top
