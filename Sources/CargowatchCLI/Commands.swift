@@ -10,7 +10,7 @@ public struct Cargowatch: ParsableCommand {
         commandName: "cargowatch",
         abstract: "Run, feed and inspect the Cargowatch fleet.",
         discussion: "Example: cargowatch topics create   (uses KAFKA_BOOTSTRAP_SERVERS)",
-        subcommands: [Topics.self, GenerateCommand.self, TailCommand.self, ConfigDocsCommand.self])
+        subcommands: [DemoCommand.self, Topics.self, GenerateCommand.self, TailCommand.self, ReportCommand.self, EvalCommand.self, ConfigDocsCommand.self])
 
     public init() {}
 }
