@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image with every Cargowatch program (enrichment-worker, sensitivity-worker, probe-worker, cargowatch):
+# One image with every Cargowatch program (enrichment-worker, sensitivity-worker, fraud-worker,
+# aggregation-worker, probe-worker, cargowatch):
 #   docker build -t cargowatch:dev .
 #   docker run --rm cargowatch:dev help
 #   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=kafka:9092 cargowatch:dev enrichment-worker
@@ -46,12 +47,13 @@ WORKDIR /src
 COPY . .
 # One build per product (swift build takes a single --product); they share the build directory.
 RUN --mount=type=cache,target=/src/.build \
-    for product in enrichment-worker sensitivity-worker probe-worker cargowatch; do \
+    for product in enrichment-worker sensitivity-worker fraud-worker aggregation-worker probe-worker cargowatch; do \
       swift build -c release --static-swift-stdlib --product "$product" || exit 1; \
     done \
  && mkdir -p /out/bin \
  && bin="$(swift build -c release --show-bin-path)" \
- && install -m 0755 "$bin/enrichment-worker" "$bin/sensitivity-worker" "$bin/probe-worker" "$bin/cargowatch" /out/bin/
+ && install -m 0755 "$bin/enrichment-worker" "$bin/sensitivity-worker" "$bin/fraud-worker" "$bin/aggregation-worker" \
+      "$bin/probe-worker" "$bin/cargowatch" /out/bin/
 
 FROM ${RUNTIME_IMAGE} AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -73,20 +75,24 @@ COPY --chmod=0755 ops/container/entrypoint.sh /usr/local/bin/cargowatch-entrypoi
 COPY reference/ /opt/cargowatch/reference/
 COPY policy/ /opt/cargowatch/policy/
 # Every program must load (no missing shared library) and answer --help.
-RUN ! ldd /usr/local/bin/enrichment-worker /usr/local/bin/sensitivity-worker /usr/local/bin/probe-worker /usr/local/bin/cargowatch | grep "not found" \
+RUN ! ldd /usr/local/bin/enrichment-worker /usr/local/bin/sensitivity-worker /usr/local/bin/fraud-worker \
+      /usr/local/bin/aggregation-worker /usr/local/bin/probe-worker /usr/local/bin/cargowatch | grep "not found" \
  && /usr/local/bin/cargowatch-entrypoint enrichment-worker --help >/dev/null \
+ && /usr/local/bin/cargowatch-entrypoint sensitivity-worker --help >/dev/null \
+ && /usr/local/bin/cargowatch-entrypoint fraud-worker --help >/dev/null \
+ && /usr/local/bin/cargowatch-entrypoint aggregation-worker --help >/dev/null \
  && /usr/local/bin/cargowatch-entrypoint probe-worker --help >/dev/null \
  && /usr/local/bin/cargowatch-entrypoint cargowatch --help >/dev/null
 
 LABEL org.opencontainers.image.title="cargowatch" \
-      org.opencontainers.image.description="Cargowatch stream-processing workers and CLI (enrichment-worker, sensitivity-worker, probe-worker, cargowatch)"
+      org.opencontainers.image.description="Cargowatch stream-processing workers and CLI (enrichment-worker, sensitivity-worker, fraud-worker, aggregation-worker, probe-worker, cargowatch)"
 # Logs are JSON lines on stdout; the workers write no files (state lives in Kafka changelogs),
 # so the root filesystem can be read-only (give /tmp a tmpfs/emptyDir).
 WORKDIR /opt/cargowatch
 USER 10001:10001
-# enrichment-worker's /healthz /readyz /metrics. Other workers: 8082 sensitivity, 8083 fraud,
-# 8084 aggregation (when they exist), 8089 probe; set CARGOWATCH_HTTP_PORT for the health check.
-EXPOSE 8081
+# /healthz /readyz /metrics: 8081 enrichment, 8082 sensitivity, 8083 fraud, 8084 aggregation,
+# 8089 probe; set CARGOWATCH_HTTP_PORT for the health check when running another than enrichment.
+EXPOSE 8081 8082 8083 8084
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["/bin/sh", "-c", "curl -fsS -o /dev/null \"http://127.0.0.1:${CARGOWATCH_HTTP_PORT:-8081}/healthz\" || exit 1"]
 ENTRYPOINT ["/usr/local/bin/cargowatch-entrypoint"]

@@ -23,6 +23,8 @@ usage: cargowatch-entrypoint PROGRAM [ARGUMENTS...]
 PROGRAM is one of:
   enrichment-worker   normalises and joins parcel events and declarations (HTTP 8081)
   sensitivity-worker  classifies records, PII-free analyst streams, tagged access events (HTTP 8082)
+  fraud-worker        explainable customs risk scores and bands (HTTP 8083)
+  aggregation-worker  windowed trade flows, customs risk, access activity, harvesting alerts (HTTP 8084)
   probe-worker        the runtime's test worker (HTTP 8089)
   cargowatch          the CLI: topics create|check|list, generate, tail, config-docs
   help                this text
@@ -44,9 +46,7 @@ fi
 program=$1
 shift
 case "$program" in
-  enrichment-worker | sensitivity-worker | probe-worker | cargowatch) ;;
-  # Later workers go here when they exist: sensitivity-worker (8082), fraud-worker (8083),
-  # aggregation-worker (8084).
+  enrichment-worker | sensitivity-worker | fraud-worker | aggregation-worker | probe-worker | cargowatch) ;;
   help | -h | --help)
     usage
     exit 0
