@@ -72,7 +72,7 @@ let package = Package(
             "WorkerRuntime", "Codec", "ReferenceData", "FleetConfig", "Catalogue", "Sensitivity", .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "fraud-worker", dependencies: ["Fraud", "WorkerRuntime"]),
-        .testTarget(name: "FraudTests", dependencies: ["Fraud", "WorkerRuntime", "Codec", "ReferenceData", "Sensitivity", "TestSupport"]),
+        .testTarget(name: "FraudTests", dependencies: ["Fraud", "WorkerRuntime", "Codec", "ReferenceData", "Sensitivity", "TestSupport", "Enrichment", "Generator", "Evaluation"]),
 
         // aggregation-worker: windowed trade flows, customs-risk aggregates, access activity, alerts.
         .target(name: "Aggregation", dependencies: ["WorkerRuntime", "Codec", "FleetConfig", "Catalogue"]),

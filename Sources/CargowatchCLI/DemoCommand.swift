@@ -68,7 +68,7 @@ struct DemoCommand: ParsableCommand {
         if env["KAFKA_BOOTSTRAP_SERVERS"] == nil {
             say("starting the local broker (ops/broker)")
             var brokerEnv = env
-            brokerEnv["CARGOWATCH_STATE"] = FileManager.default.currentDirectoryPath + "/" + output + "/state"
+            brokerEnv["CARGOWATCH_STATE"] = (output.hasPrefix("/") ? output : FileManager.default.currentDirectoryPath + "/" + output) + "/state"
             let start = try runTool("\(repo)/ops/broker", ["start"], env: brokerEnv)
             guard let line = start.split(separator: "\n").last(where: { $0.hasPrefix("KAFKA_BOOTSTRAP_SERVERS=") }) else {
                 throw ValidationError("ops/broker start did not print KAFKA_BOOTSTRAP_SERVERS=…:\n\(start)")

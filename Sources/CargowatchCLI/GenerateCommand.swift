@@ -57,6 +57,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Share of declarations that are fraudulent.") var fraudRate: Double = 0.05
     @Option(help: "Share of declarations with a customs inspection outcome.") var inspectionRate: Double = 0.02
     @Option(help: "Exfiltration scenarios per simulated day.") var exfiltrationCount: Int = 5
+    @Option(help: "Hours of benign access history (event time) before the first exfiltration scenario.") var exfiltrationAfter: Int = 24
     @Option(help: "Share of parcels with personal data written into an item description.") var piiRate: Double = 0.02
     @Option(help: "Per record, the chance of an extra hostile/malformed record.") var hostileRate: Double = 0.001
     @Option(help: "Per record, the chance of an exact re-send.") var duplicateRate: Double = 0.005
@@ -85,6 +86,7 @@ struct GenerateCommand: ParsableCommand {
         options.fraudRate = fraudRate
         options.inspectionRate = inspectionRate
         options.exfiltrationPerDay = exfiltrationCount
+        options.exfiltrationAfterHours = max(0, exfiltrationAfter)
         options.piiRate = piiRate
         options.hostileRate = hostileRate
         options.duplicateRate = duplicateRate

@@ -29,6 +29,10 @@ final class EnrichmentJoin: StreamHandler {
     let declarationsOut: String
     let windowMs: Int64
     static let store = "parcels"
+    /// The expiry sweep decodes every join state of the partition: it runs when stream time has
+    /// moved a minute since the last one, not after every batch (expiry is minute-grained).
+    static let sweepIntervalMs: Int64 = 60_000
+    var lastSweep: [Int32: Int64] = [:]
 
     init(parcelsIn: String, declarationsIn: String, parcelsOut: String, declarationsOut: String, window: Duration) {
         self.parcelsIn = parcelsIn
@@ -140,6 +144,8 @@ final class EnrichmentJoin: StreamHandler {
     /// Emits declarations whose window closed without a parcel, and forgets parcels a window
     /// after their last event.
     func streamTimeAdvanced(partition: Int32, to time: Timestamp, _ context: HandlerContext) throws {
+        if let last = lastSweep[partition], time.millis - last < Self.sweepIntervalMs { return }
+        lastSweep[partition] = time.millis
         let store = context.store(Self.store)
         var changed: [(String, JoinState?)] = []
         try store.forEach { parcelID, bytes in

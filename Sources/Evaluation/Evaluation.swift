@@ -211,6 +211,8 @@ public struct FlowReport: Sendable, Codable {
     public var groupsCompared: Int
     public var mismatches: [String]
     public var parcelsInClosedWindows: Int
+    /// Parcels the worker routed to its late topic (after the grace period), left out of the comparison.
+    public var lateParcels = 0
     public var exact: Bool { mismatches.isEmpty }
 }
 

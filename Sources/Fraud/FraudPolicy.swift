@@ -48,6 +48,13 @@ public struct FraudPolicy: Sendable {
     public let fillerWords: Set<String>
     public let descriptionChapters: [String: Set<String>]
     public let valuePerKgPriors: [String: Prior]
+    public let vatDefault: Double
+    public let vatRates: [String: Double]
+    public let dutyDefault: Double
+    public let dutyByChapter: [String: Double]
+
+    public func vat(_ country: String) -> Double { vatRates[country] ?? vatDefault }
+    public func duty(_ chapter: String) -> Double { dutyByChapter[chapter] ?? dutyDefault }
 
     public struct Failure: Error, CustomStringConvertible {
         public let message: String
@@ -110,6 +117,12 @@ public struct FraudPolicy: Sendable {
             priors[heading] = Prior(log10Median: log10(median), spread: spread)
         }
         let vague = try strings(root["vague_words"], "vague_words").map { $0.lowercased() }
+        let tax = try map(root["tax"], "tax")
+        func rates(_ key: String) throws -> [String: Double] {
+            var out: [String: Double] = [:]
+            for (k, _) in try map(tax[key], "tax.\(key)") { out[k] = try number(try map(tax[key], "tax.\(key)"), k, "tax.\(key)") }
+            return out
+        }
         return FraudPolicy(
             version: version, highBand: try number(bands, "high", "bands"), mediumBand: try number(bands, "medium", "bands"),
             stakeTilt: try number(stake, "tilt", "stake"), stakeSaturationEUR: try number(stake, "saturation_eur", "stake"),
@@ -125,7 +138,9 @@ public struct FraudPolicy: Sendable {
             transitLanes: lanes, extraIOSSCodes: Set(try strings(root["extra_ioss_codes"] ?? [Any](), "extra_ioss_codes")),
             vagueWords: Set(vague.filter { !$0.contains(" ") }), vaguePhrases: vague.filter { $0.contains(" ") },
             fillerWords: Set(try strings(root["filler_words"] ?? [Any](), "filler_words").map { $0.lowercased() }),
-            descriptionChapters: chapters, valuePerKgPriors: priors)
+            descriptionChapters: chapters, valuePerKgPriors: priors,
+            vatDefault: try number(tax, "vat_default", "tax"), vatRates: try rates("vat_standard_rates"),
+            dutyDefault: try number(tax, "duty_default", "tax"), dutyByChapter: try rates("duty_by_chapter"))
     }
 
     static func parseHours(_ text: String) -> Int64? {

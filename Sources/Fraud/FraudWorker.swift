@@ -40,10 +40,14 @@ final class FraudRouter: StreamHandler {
     }
 }
 
-/// Task `ioss`: distinct sellers per IOSS number. When a number reaches `min_sellers` sellers it
-/// is announced (once) to every scorer partition as shared.
+/// Task `ioss`: sellers per IOSS number, with how often each quotes it. When a number reaches
+/// `min_sellers` sellers it is announced to every scorer partition as shared, naming its likely
+/// holder (the seller that quotes it most: the registered holder uses it on all its sales, a
+/// borrower now and then); the announcement is repeated when the holder changes.
 final class SharedIOSSDetector: StreamHandler {
     static let store = "ioss-sellers"
+    /// Sellers tracked per number (the rare tail beyond adds nothing to the verdict).
+    static let maxTracked = 64
     let output: String
     let minSellers: Int
 
@@ -56,17 +60,25 @@ final class SharedIOSSDetector: StreamHandler {
         guard let ioss = record.keyString, !ioss.isEmpty else { throw DecodeError("IOSS usage record without a key") }
         let seller = String(decoding: try record.requireValue(), as: UTF8.self)
         let store = context.store(Self.store)
-        var sellers = store.get(ioss).map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } ?? []
-        guard sellers.count < minSellers, !sellers.contains(seller) else { return }
-        sellers.append(seller)
-        store.put(ioss, Array(sellers.joined(separator: "\n").utf8))
-        if sellers.count == minSellers {
+        // "announced-holder\nseller count\nseller count…"
+        var lines = store.get(ioss).map { String(decoding: $0, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init) } ?? [""]
+        let announced = lines.removeFirst()
+        var counts: [(String, Int)] = lines.compactMap { l in
+            let p = l.split(separator: " ")
+            return p.count == 2 ? (String(p[0]), Int(p[1]) ?? 0) : nil
+        }
+        if let i = counts.firstIndex(where: { $0.0 == seller }) { counts[i].1 += 1 }
+        else if counts.count < Self.maxTracked { counts.append((seller, 1)) }
+        let holder = counts.max { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 > $1.0) }?.0 ?? seller
+        var newAnnounced = announced
+        if counts.count >= minSellers && holder != announced {
+            newAnnounced = holder
             context.count("ioss_shared")
-            var w = JSONWriter(capacity: 96)
-            w.beginObject(); w.key("ioss_number"); w.string(ioss); w.key("sellers"); w.int(sellers.count); w.endObject()
-            // Every scorer partition needs to know.
+            var w = JSONWriter(capacity: 128)
+            w.beginObject(); w.key("ioss_number"); w.string(ioss); w.key("sellers"); w.int(counts.count); w.key("holder"); w.string(holder); w.endObject()
             context.broadcast(topic: output, key: Array(ioss.utf8), value: w.bytes, headers: [(RecordKind.header, RecordKind.sharedIOSS)])
         }
+        store.put(ioss, Array(([newAnnounced] + counts.map { "\($0.0) \($0.1)" }).joined(separator: "\n").utf8))
     }
 }
 
@@ -98,12 +110,15 @@ final class RiskScorer: StreamHandler {
         if kind == RecordKind.inspection {
             try learn(from: CustomsInspection(json: value), context)
         } else if kind == RecordKind.sharedIOSS {
-            var ioss: String?, sellers: Int64 = 0
+            var ioss: String?, sellers: Int64 = 0, first = ""
             var r = JSONReader(value)
             try r.readObject { r, key throws(DecodeError) in
-                if key == "ioss_number" { ioss = try r.readString() } else if key == "sellers" { sellers = try r.readInt() } else { try r.skipValue() }
+                if key == "ioss_number" { ioss = try r.readString() }
+                else if key == "sellers" { sellers = try r.readInt() }
+                else if key == "holder" { first = try r.readString() }
+                else { try r.skipValue() }
             }
-            context.store("ioss").put(try required(ioss, "ioss_number"), Array(String(sellers).utf8))
+            context.store("ioss").put(try required(ioss, "ioss_number"), Array("\(sellers)|\(first)".utf8))
         } else {
             try score(EnrichedDeclaration(json: value, source: OriginHeaders.provenance(of: record)), context)
         }
@@ -131,15 +146,18 @@ final class RiskScorer: StreamHandler {
         let total = d.totalValueEUR ?? 0
         var findings = [scorer.regimeMisuse(d), scorer.iossInvalid(d), scorer.weightMismatch(d), scorer.originMismatch(d),
                         scorer.descriptionMismatch(d)].compactMap { $0 }
-        if let ioss = decl.iossNumber, let n = context.store("ioss").get(ioss) {
-            findings.append(Finding(code: .iossShared, strength: 1, stakeEUR: total,
-                                    detail: "IOSS number \(ioss) is quoted by \(String(decoding: n, as: UTF8.self)) or more different sellers"))
+        if let ioss = decl.iossNumber, let shared = context.store("ioss").get(ioss) {
+            let parts = String(decoding: shared, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
+            if parts.count < 2 || parts[1] != decl.seller.id {
+                findings.append(Finding(code: .iossShared, strength: 1, taxAtRiskEUR: total * scorer.vat(d),
+                                        detail: "IOSS number \(ioss) is quoted by \(parts[0]) or more different sellers; its likely holder (most frequent) is \(parts.count > 1 ? String(parts[1]) : "?")"))
+            }
         }
         findings += undervaluation(d, context)
 
         let sellers = context.store("sellers")
         var seller = try sellers.get(decl.seller.id).map(SellerState.decode) ?? SellerState()
-        if let f = scorer.sellerHistory(seller, total: total) { findings.append(f) }
+        if let f = scorer.sellerHistory(seller, taxAtRisk: total * scorer.vat(d)) { findings.append(f) }
 
         // Split consignments: this seller's declarations to the same consignee within the window.
         let consignee = pseudonymizer.pseudonym([decl.consignee.name, decl.consignee.street, decl.consignee.postalCode, decl.consignee.country]
@@ -153,7 +171,7 @@ final class RiskScorer: StreamHandler {
         if !group.isEmpty, total > 0, total <= limit, group.allSatisfy({ $0.valueEUR <= limit }), groupTotal > limit {
             let n = group.count + 1
             let hours = Double(group.map { abs($0.lodgedAt - t) }.max() ?? 0) / 3_600_000
-            let split = Finding(code: .splitConsignment, strength: min(1, 0.6 + 0.15 * Double(n - 1)), stakeEUR: groupTotal,
+            let split = Finding(code: .splitConsignment, strength: min(1, 0.6 + 0.15 * Double(n - 1)), taxAtRiskEUR: groupTotal * scorer.dutyRate(d),
                                 detail: String(format: "%d declarations of this seller to one consignee within %.1f h, each at most %@, together %@",
                                                n, hours, Scorer.eur(limit), Scorer.eur(groupTotal)))
             findings.append(split)
@@ -178,20 +196,27 @@ final class RiskScorer: StreamHandler {
         }
     }
 
-    /// Undervaluation per line against its heading's histogram; the line then joins the
-    /// histogram (after scoring, so a value is never compared with itself).
+    /// Undervaluation per line against the distribution of its HS-6 subheading (goods under one
+    /// heading differ too much in value per kg), or of its heading while the subheading has too
+    /// few observations; the line then joins both (after scoring: a value is never compared
+    /// with itself).
     func undervaluation(_ d: EnrichedDeclaration, _ context: HandlerContext) -> [Finding] {
-        let headings = context.store("headings")
+        let histograms = context.store("headings")
+        func load(_ key: String, prior: FraudPolicy.Prior?) -> ValueHistogram {
+            if let bytes = histograms.get(key), let h = try? ValueHistogram.decode(bytes) { return h }
+            return prior.map { ValueHistogram(prior: $0, weight: policy.underPriorObservations) } ?? ValueHistogram()
+        }
         var worst: Finding?
         for line in d.lines {
             guard let perKg = line.valuePerKgEUR, perKg > 0, !line.heading.isEmpty else { continue }
-            var stats: ValueHistogram
-            if let bytes = headings.get(line.heading), let h = try? ValueHistogram.decode(bytes) { stats = h }
-            else if let prior = policy.valuePerKgPriors[line.heading] { stats = ValueHistogram(prior: prior, weight: policy.underPriorObservations) }
-            else { stats = ValueHistogram() }
-            if let f = scorer.undervaluation(line, stats), worst == nil || f.stakeEUR > worst!.stakeEUR { worst = f }
-            stats.add(log10(perKg))
-            headings.put(line.heading, stats.encode())
+            let subKey = "6:" + line.hsCode.prefix(6), headKey = "4:" + line.heading
+            var sub = load(subKey, prior: nil), head = load(headKey, prior: policy.valuePerKgPriors[line.heading])
+            let stats = sub.total >= policy.underMinObservations ? sub : head
+            if let f = scorer.undervaluation(line, stats, vat: scorer.vat(d)), worst == nil || f.taxAtRiskEUR > worst!.taxAtRiskEUR { worst = f }
+            sub.add(log10(perKg))
+            head.add(log10(perKg))
+            histograms.put(subKey, sub.encode())
+            histograms.put(headKey, head.encode())
         }
         return worst.map { [$0] } ?? []
     }
@@ -215,7 +240,7 @@ final class RiskScorer: StreamHandler {
                 w.key("detail"); w.string(f.detail)
                 w.key("contribution"); w.double((c * 10_000).rounded() / 10_000)
                 w.key("strength"); w.double((f.strength * 1000).rounded() / 1000)
-                w.key("value_at_risk_eur"); w.double((f.stakeEUR * 100).rounded() / 100)
+                w.key("tax_at_risk_eur"); w.double((f.taxAtRiskEUR * 100).rounded() / 100)
                 w.endObject()
             }
             w.endArray()

@@ -16,11 +16,23 @@ struct Scorer: Sendable {
 
     static func eur(_ v: Double) -> String { String(format: "%.2f EUR", v) }
 
+    // Tax at risk (policy `tax`): what a finding would evade if it is right.
+    func vat(_ d: EnrichedDeclaration) -> Double { policy.vat(d.declaration.destinationCountry) }
+    /// Duty on the declared lines at their chapters' rates.
+    func duty(_ d: EnrichedDeclaration) -> Double {
+        let lines = d.lines.compactMap { l in l.lineValueEUR.map { $0 * policy.duty(l.chapter) } }
+        return lines.isEmpty ? (d.totalValueEUR ?? 0) * policy.dutyDefault : lines.reduce(0, +)
+    }
+    func dutyRate(_ d: EnrichedDeclaration) -> Double {
+        guard let total = d.totalValueEUR, total > 0 else { return policy.dutyDefault }
+        return duty(d) / total
+    }
+
     // MARK: declaration-only signals
 
     func regimeMisuse(_ d: EnrichedDeclaration) -> Finding? {
         guard d.declaration.regime == "H7", let total = d.totalValueEUR, total > policy.regimeThresholdEUR else { return nil }
-        return Finding(code: .regimeMisuse, strength: 1, stakeEUR: total,
+        return Finding(code: .regimeMisuse, strength: 1, taxAtRiskEUR: duty(d),
                        detail: "H7 low-value regime claimed for an intrinsic value of \(Self.eur(total)), above the \(Self.eur(policy.regimeThresholdEUR)) relief threshold")
     }
 
@@ -39,7 +51,7 @@ struct Scorer: Sendable {
         else if ioss.utf8.count != 12 { why = "\(ioss.utf8.count) characters instead of 12" }
         else if !ioss.hasPrefix("IM") { why = "it does not start with IM" }
         else { why = "no EU member state has the code \(ioss.dropFirst(2).prefix(3))" }
-        return Finding(code: .iossInvalid, strength: 1, stakeEUR: d.totalValueEUR ?? 0, detail: "IOSS number \(ioss) is malformed: \(why)")
+        return Finding(code: .iossInvalid, strength: 1, taxAtRiskEUR: (d.totalValueEUR ?? 0) * vat(d), detail: "IOSS number \(ioss) is malformed: \(why)")
     }
 
     func weightMismatch(_ d: EnrichedDeclaration) -> Finding? {
@@ -49,8 +61,9 @@ struct Scorer: Sendable {
         guard deviation >= policy.weightMinDeviation, abs(declared - scanned) >= policy.weightMinGrams else { return nil }
         let strength = min(1, 0.6 + (deviation - policy.weightMinDeviation))
         // Hidden goods: the undeclared share of the scanned mass is priced like the declared goods.
-        let stake = declared < scanned ? (d.totalValueEUR ?? 0) * min(10, Double(scanned - declared) / Double(max(declared, 1))) : 0
-        return Finding(code: .weightMismatch, strength: strength, stakeEUR: stake,
+        let hidden = declared < scanned ? (d.totalValueEUR ?? 0) * min(10, Double(scanned - declared) / Double(max(declared, 1))) : 0
+        let stake = hidden * (vat(d) + dutyRate(d))
+        return Finding(code: .weightMismatch, strength: strength, taxAtRiskEUR: stake,
                        detail: "declared gross mass \(declared) g vs \(scanned) g scanned at the hub (\(Int((deviation * 100).rounded())) % off)")
     }
 
@@ -59,7 +72,7 @@ struct Scorer: Sendable {
         let declared = d.declaration.originCountry
         guard declared != flight else { return nil }
         if let lane = policy.transitLanes[flight], lane.contains("*") || lane.contains(declared) { return nil }
-        return Finding(code: .originMismatch, strength: 1, stakeEUR: d.totalValueEUR ?? 0,
+        return Finding(code: .originMismatch, strength: 1, taxAtRiskEUR: duty(d),
                        detail: "declared origin \(declared) but the parcel came on a flight from \(flight), not a known transit lane for \(declared)")
     }
 
@@ -82,12 +95,10 @@ struct Scorer: Sendable {
             let text = line.description.lowercased()
             let words = Self.words(line.description)
             let meaningful = words.filter { !policy.fillerWords.contains($0) }
-            let namesGoods = words.contains { policy.descriptionChapters[$0] != nil || ($0.hasSuffix("s") && policy.descriptionChapters[String($0.dropLast())] != nil) }
-            // Vague: nothing but stop-list words, or a stop-list word in a short text that names no goods.
-            let vague = meaningful.isEmpty || meaningful.allSatisfy { policy.vagueWords.contains($0) }
-                || (!namesGoods && meaningful.count <= 5 && (meaningful.contains { policy.vagueWords.contains($0) } || policy.vaguePhrases.contains { text.contains($0) }))
+            // Vague: nothing but stop-list and filler words ("gift", "spare parts", "sample for my friend").
+            let vague = meaningful.isEmpty || meaningful.allSatisfy { policy.vagueWords.contains($0) } || policy.vaguePhrases.contains { text == $0 }
             if vague {
-                let f = Finding(code: .descriptionMismatch, strength: 0.9, stakeEUR: line.lineValueEUR ?? 0,
+                let f = Finding(code: .descriptionMismatch, strength: 0.9, taxAtRiskEUR: (line.lineValueEUR ?? 0) * policy.duty(line.chapter),
                                 detail: "vague goods description \"\(line.description.prefix(40))\" under HS \(line.hsCode)")
                 if best == nil || best!.strength < f.strength { best = f }
                 continue
@@ -101,7 +112,7 @@ struct Scorer: Sendable {
                 }
             }
             if !known.isEmpty && !chapters.contains(line.chapter) {
-                let f = Finding(code: .descriptionMismatch, strength: 0.8, stakeEUR: line.lineValueEUR ?? 0,
+                let f = Finding(code: .descriptionMismatch, strength: 0.8, taxAtRiskEUR: (line.lineValueEUR ?? 0) * policy.duty(line.chapter),
                                 detail: "description names \(known.prefix(3).joined(separator: ", ")) (HS chapters \(chapters.sorted().joined(separator: "/"))) but is declared under HS \(line.hsCode), chapter \(line.chapter)")
                 if best == nil { best = f }
             }
@@ -112,7 +123,7 @@ struct Scorer: Sendable {
     // MARK: state-dependent signals (the state is passed in)
 
     /// Robust z of each line's log10(EUR/kg) against its heading's distribution.
-    func undervaluation(_ line: EnrichedDeclaration.Line, _ stats: ValueHistogram) -> Finding? {
+    func undervaluation(_ line: EnrichedDeclaration.Line, _ stats: ValueHistogram, vat: Double) -> Finding? {
         guard let perKg = line.valuePerKgEUR, perKg > 0, stats.total >= policy.underMinObservations,
               let (median, mad) = stats.medianAndMAD() else { return nil }
         let x = log10(perKg)
@@ -122,15 +133,15 @@ struct Scorer: Sendable {
         guard z >= policy.underMinZ, ratio <= policy.underMaxRatio else { return nil }
         let typical = pow(10, median)
         let lineValue = line.lineValueEUR ?? 0
-        return Finding(code: .undervaluation, strength: min(1, 0.6 + 0.1 * (z - policy.underMinZ)), stakeEUR: lineValue * (1 / ratio - 1),
-                       detail: String(format: "%.2f EUR/kg declared for HS heading %@, where the median is %.2f EUR/kg (%.0f %% of it, robust z %.1f)",
-                                      perKg, line.heading, typical, ratio * 100, z))
+        return Finding(code: .undervaluation, strength: min(1, 0.6 + 0.1 * (z - policy.underMinZ)), taxAtRiskEUR: lineValue * (1 / ratio - 1) * (vat + policy.duty(line.chapter)),
+                       detail: String(format: "%.2f EUR/kg declared for HS %@, where the median is %.2f EUR/kg (%.0f %% of it, robust z %.1f)",
+                                      perKg, line.hsCode, typical, ratio * 100, z))
     }
 
-    func sellerHistory(_ seller: SellerState, total: Double) -> Finding? {
+    func sellerHistory(_ seller: SellerState, taxAtRisk: Double) -> Finding? {
         guard seller.frauds > 0 else { return nil }
         let rate = (Double(seller.frauds) + policy.sellerPriorFrauds) / (Double(seller.inspections) + policy.sellerPriorInspections + policy.sellerPriorFrauds)
-        return Finding(code: .sellerHistory, strength: min(1, rate), stakeEUR: total,
+        return Finding(code: .sellerHistory, strength: min(1, rate), taxAtRiskEUR: taxAtRisk,
                        detail: "seller had \(seller.frauds) of \(seller.inspections) inspected declarations confirmed fraudulent")
     }
 
@@ -147,12 +158,13 @@ struct Scorer: Sendable {
         guard !findings.isEmpty else { return Scored(score: 0, band: "low", contributions: []) }
         let evidence = findings.map { min(0.999, reliability($0.code) * $0.strength) }
         let p = 1 - evidence.reduce(1) { $0 * (1 - $1) }
-        let stake = findings.map(\.stakeEUR).max() ?? 0
+        let stake = findings.map(\.taxAtRiskEUR).max() ?? 0
         let stakeFactor = min(1, log1p(max(0, stake)) / log1p(policy.stakeSaturationEUR))
         let score = min(1, max(0, p * ((1 - policy.stakeTilt) + policy.stakeTilt * stakeFactor)))
         let sum = evidence.reduce(0, +)
         let contributions = evidence.map { sum > 0 ? score * $0 / sum : 0 }
-        let band = score >= policy.highBand ? "high" : score >= policy.mediumBand ? "medium" : "low"
+        // The band says how likely fraud is (p); the score also weighs what is at stake, for ranking.
+        let band = p >= policy.highBand ? "high" : p >= policy.mediumBand ? "medium" : "low"
         return Scored(score: score, band: band, contributions: contributions)
     }
 }

@@ -7,8 +7,8 @@ struct Finding: Equatable {
     var code: RiskCode
     /// How far past the signal's threshold the evidence is, in (0, 1].
     var strength: Double
-    /// Value at risk in EUR if the finding is right (undeclared value, value relieved of duty).
-    var stakeEUR: Double
+    /// Duty and VAT the declaration would evade if the finding is right (policy `tax`), EUR.
+    var taxAtRiskEUR: Double
     /// Officer-readable, with the figures; never personal data.
     var detail: String
 }
@@ -32,7 +32,7 @@ struct DeclarationMemo {
         w.string(source.topic); w.int(Int64(source.partition)); w.int(source.offset)
         w.bool(inspected)
         w.int(Int64(findings.count))
-        for f in findings { w.string(f.code.rawValue); w.double(f.strength); w.double(f.stakeEUR); w.string(f.detail) }
+        for f in findings { w.string(f.code.rawValue); w.double(f.strength); w.double(f.taxAtRiskEUR); w.string(f.detail) }
         return w.bytes
     }
 
@@ -45,7 +45,7 @@ struct DeclarationMemo {
         var findings: [Finding] = []
         for _ in 0..<max(0, try r.int()) {
             guard let code = RiskCode(rawValue: try r.string()) else { throw BinaryStateReader.Corrupt() }
-            findings.append(Finding(code: code, strength: try r.double(), stakeEUR: try r.double(), detail: try r.string()))
+            findings.append(Finding(code: code, strength: try r.double(), taxAtRiskEUR: try r.double(), detail: try r.string()))
         }
         return DeclarationMemo(parcelID: parcel, sellerID: seller, lodgedAt: lodged, destination: destination, hsChapter: chapter,
                               totalValueEUR: total, source: source, findings: findings, inspected: inspected)

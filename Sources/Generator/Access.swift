@@ -154,7 +154,11 @@ extension TrafficGenerator {
     mutating func generateAccessHour() {
         let hourStart = accessGeneratedUntil
         accessGeneratedUntil = hourStart + 3_600_000
-        if options.exfiltrationPerDay > 0 && (hourStart.millis % 86_400_000 == 0 || hourStart.millis.floorDiv(3_600_000) == options.start.millis.floorDiv(3_600_000)) {
+        // Scenarios begin after a quiet history (exfiltrationAfter): baselines are learned from the
+        // stream, and a principal with no history cannot be "far above its baseline".
+        let quietUntil = options.start + Int64(options.exfiltrationAfterHours) * 3_600_000
+        if options.exfiltrationPerDay > 0 && hourStart >= quietUntil
+            && (hourStart.millis % 86_400_000 == 0 || hourStart.millis.floorDiv(3_600_000) == quietUntil.millis.floorDiv(3_600_000)) {
             planExfiltrations(from: hourStart)
         }
         for (index, p) in principals.enumerated() {

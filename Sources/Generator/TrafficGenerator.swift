@@ -103,6 +103,8 @@ public struct TrafficGenerator {
         public var inspectionRate = 0.0
         /// Exfiltration scenarios started per simulated day (needs `accessLogs`).
         public var exfiltrationPerDay = 0
+        /// Hours of benign access history before the first exfiltration scenario.
+        public var exfiltrationAfterHours = 24
         /// Share of parcels with personal data written into an item description.
         public var piiRate = 0.0
         /// Per regular record, the chance of an extra hostile/malformed record.

@@ -15,6 +15,7 @@ struct Corpus: Sendable {
         o.seed = seed
         o.start = Timestamp(rfc3339: "2026-11-27T06:00:00Z")!
         o.parcelsPerHour = 600
+        o.exfiltrationAfterHours = 0  // every pattern within the corpus's two days
         return o
     }
 

@@ -1,0 +1,89 @@
+import Codec
+@testable import Enrichment
+import Evaluation
+import Foundation
+@testable import Fraud
+import Generator
+import Testing
+import WorkerRuntime
+
+/// The scorer's ranking on a generated, labelled run, in process (enrichment join → scorer;
+/// inspections fed back as they come). The published bar is measured by `cargowatch eval` on the
+/// real fleet (README); this is the same arithmetic at a size a test can afford.
+@Suite("fraud-worker: ranking quality on generated scenarios")
+struct QualityTests {
+    @Test("Top of the ranking: precision, recall and revenue recall on a labelled run")
+    func ranking() throws {
+        var options = TrafficGenerator.Options.labelled
+        options.seed = UInt64(ProcessInfo.processInfo.environment["CARGOWATCH_QUALITY_SEED"] ?? "") ?? 2026
+        options.start = Timestamp(rfc3339: "2026-11-27T06:00:00Z")!
+        options.accessLogs = false
+        options.hostileRate = 0
+        let declarations = Int(ProcessInfo.processInfo.environment["CARGOWATCH_QUALITY_DECLARATIONS"] ?? "") ?? 30_000
+        var generator = TrafficGenerator(options: options)
+        let enrich = HandlerHarness(handler: EnrichmentJoin(parcelsIn: "parcels.events", declarationsIn: "by-parcel", parcelsOut: "parcels.enriched",
+                                                            declarationsOut: "customs.enriched", window: .seconds(3600)),
+                                    stores: [StoreDefinition(EnrichmentJoin.store)], reference: Setup.reference)
+        let score = Setup.scorer()
+        let router = HandlerHarness(handler: FraudRouter(topics: Setup.topics), worker: "fraud-worker")
+        let ioss = HandlerHarness(handler: SharedIOSSDetector(output: "fraud.declarations-by-seller", minSellers: Setup.policy.iossSharedMinSellers),
+                                  stores: [StoreDefinition(SharedIOSSDetector.store)])
+        /// The fraud-worker's three tasks, wired as their topics wire them (one partition).
+        func fraud(_ topic: String, _ key: String?, _ value: String?) {
+            for routed in router.outputs(of: router.send(topic: topic, key: key, value: value)) {
+                var inputs = [routed]
+                if routed.topic == "fraud.ioss-usage" { inputs = ioss.outputs(of: ioss.send(topic: routed.topic, key: routed.key, value: routed.value)) }
+                for i in inputs {
+                    for out in score.outputs(of: score.send(topic: i.topic, key: i.key, value: i.value, headers: i.headers)) {
+                        let o = (try? JSONSerialization.jsonObject(with: Data(out.value!.utf8))) as? [String: Any]
+                        if let id = o?["declaration_id"] as? String, let s = o?["score"] as? Double {
+                            scores[id] = s
+                            reasons[id] = (o?["reasons"] as? [[String: Any]] ?? []).map { "\($0["code"]!) \($0["detail"]!)" }.joined(separator: "; ")
+                        }
+                    }
+                }
+            }
+        }
+        var truthLines: [String] = []
+        var scores: [String: Double] = [:], reasons: [String: String] = [:]
+        var seen = 0
+        while seen < declarations {
+            let r = generator.next()
+            truthLines += r.truth.map { String(decoding: $0.json, as: UTF8.self) }
+            switch r.kind {
+            case .parcelEvent, .declaration:
+                seen += r.kind == .declaration ? 1 : 0
+                let topic = r.kind == .declaration ? "by-parcel" : "parcels.events"
+                for e in enrich.outputs(of: enrich.send(topic: topic, key: r.key, value: String(decoding: r.value, as: UTF8.self)))
+                where e.topic == "customs.enriched" {
+                    fraud("customs.enriched", e.key, e.value)
+                }
+            case .inspection:
+                fraud("customs.inspections", r.key, String(decoding: r.value, as: UTF8.self))
+            default: break
+            }
+        }
+        var truth = try Truth.parse(lines: truthLines.map { Substring($0) })
+        // Declarations still waiting in the join when the run stops are not ranked (the fleet
+        // scores them once their window closes).
+        truth.frauds = truth.frauds.filter { scores[$0.key] != nil }
+        var evaded: [String: Double] = [:]
+        for f in truth.frauds.values { evaded[f.pattern, default: 0] += f.evadedEUR }
+        let report = Evaluation.fraud(scores: scores, truth: truth)
+        let patterns = report.patterns.map { "\($0.pattern) \($0.declarations): r@1 \(Int($0.recallTop1 * 100))% r@10 \(Int($0.recallTop10 * 100))% rev@1 \(Int($0.revenueRecallTop1 * 100))%" }
+        print("quality: \(report.declarations) declarations, \(report.frauds) frauds; p@0.1% \(report.precisionTop01) p@1% \(report.precisionTop1) r@10% \(report.recallTop10) rev@1% \(report.revenueRecallTop1)\n  " + patterns.joined(separator: "\n  ") + "\n  evaded EUR by pattern: \(evaded.mapValues { Int($0) })")
+        #expect(report.frauds > 0)
+        if ProcessInfo.processInfo.environment["CARGOWATCH_QUALITY_DEBUG"] != nil {
+            for (id, s) in scores.sorted(by: { $0.value > $1.value }).prefix(report.declarations / 100) where truth.frauds[id] == nil {
+                print("benign in top 1%: \(id) \(s): \(reasons[id] ?? "")")
+            }
+        }
+        #expect(report.precisionTop01 >= 0.98)
+        #expect(report.precisionTop1 >= 0.95)
+        #expect(report.recallTop10 >= 0.85)
+        // Revenue recall is heavy-tailed at this size (0.45–0.62 over seeds 99, 7, 2026 with 10k
+        // declarations): a regression floor here; the 0.50 bar is measured by `cargowatch eval`
+        // on the fleet with 200k declarations (README).
+        #expect(report.revenueRecallTop1 >= 0.40)
+    }
+}
