@@ -124,10 +124,7 @@ def configuration_table(report):
 # from the settings in code, so a worker appears there once it is built): the variables their
 # deployment files may set beyond the common ones. These are announced, not verified: each use is
 # reported as a warning, and the entry is ignored (with a warning) once the worker is documented.
-PENDING_WORKERS = {
-    "fraud-worker": {"CARGOWATCH_PSEUDONYM_KEY": "pseudonym.key"},
-    "aggregation-worker": {},
-}
+PENDING_WORKERS: dict[str, dict[str, str]] = {}
 
 
 def worker_settings(table, worker, report=None, where=None):

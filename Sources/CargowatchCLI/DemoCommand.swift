@@ -35,10 +35,12 @@ struct DemoCommand: ParsableCommand {
         report and the eval table and writes run/report.html. Everything it started is stopped at the end and on Ctrl-C.
         Example: cargowatch demo
                  cargowatch demo --duration 5m --rate 800
+                 cargowatch demo --count 1000000 --rate 0 --parcels-per-hour 3600   (the full evaluation run of the README)
         """)
 
     @Option(help: "How long to generate traffic (wall clock).") var duration: String = "3m"
-    @Option(help: "Records per second.") var rate: Int = 600
+    @Option(help: "Records per second (0: as fast as possible, with --count).") var rate: Int = 600
+    @Option(help: "Generate this many records instead of generating for --duration (e.g. a full evaluation run).") var count: Int?
     @Option(help: "Parcels per hour of event time: lower makes event time run faster than the clock.") var parcelsPerHour: Int = 600
     @Option(help: "Seed of the generator.") var seed: UInt64 = 42
     @Option(help: "Directory for logs, ground truth and the reports.") var output: String = "run/demo"
@@ -99,12 +101,13 @@ struct DemoCommand: ParsableCommand {
             guard waitReady(port: port, timeout: 120) else { throw ValidationError("\(name) did not become ready; see \(output)/\(name).log") }
             say("\(name) ready on :\(port)")
         }
-        say("generating \(duration) of traffic at \(rate) records/s (ground truth: \(output)/truth.jsonl)")
-        let generator = try launch("\(bin)/cargowatch", ["generate", "--rate", String(rate), "--duration", duration, "--seed", String(seed),
+        say("generating " + (count.map { "\($0) records" } ?? duration) + " of traffic at " + (rate > 0 ? "\(rate) records/s" : "full speed") + " (ground truth: \(output)/truth.jsonl)")
+        let amount = count.map { ["--count", String($0)] } ?? ["--duration", duration]
+        let generator = try launch("\(bin)/cargowatch", ["generate", "--rate", String(rate)] + amount + ["--seed", String(seed),
                                                          "--parcels-per-hour", String(parcelsPerHour), "--truth", "\(output)/truth.jsonl"],
                                    env: env, log: "\(output)/generate.log", echo: true)
         procs.add(generator)
-        let until = Date().addingTimeInterval(Double(generateFor.components.seconds) + 120)
+        let until = Date().addingTimeInterval(count == nil ? Double(generateFor.components.seconds) + 120 : 3 * 3600)
         while generator.isRunning && Date() < until { Thread.sleep(forTimeInterval: 0.5) }
         guard generator.terminationStatus == 0 else { throw ValidationError("the generator failed; see \(output)/generate.log") }
         say("waiting until the workers have processed everything")

@@ -211,7 +211,8 @@ struct GenerateCommand: ParsableCommand {
                 if due > now { Thread.sleep(forTimeInterval: Double((due - now).components.attoseconds) / 1e18 + Double((due - now).components.seconds)) }
             }
         }
-        let closing = generator.finish()
+        // Nothing generated (--count 0: a producer check) means nothing to report either.
+        let closing = produced > 0 ? generator.finish() : []
         writeTruth(closing, flush: true)
         batch.removeAll()
         appendTruth(closing)
