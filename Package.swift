@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Codec"]),
 
         // The quality bars, measured from ground truth and derived records (cargowatch eval).
-        .target(name: "Evaluation"),
+        .target(name: "Evaluation", dependencies: ["Codec"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
 
         // The CLI: topics, config docs (and later demo, generate, tail, report, eval).

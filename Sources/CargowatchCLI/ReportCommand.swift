@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalogue
+import Codec
 import Foundation
 
 /// What the report shows, gathered from the derived topics.
@@ -57,13 +58,7 @@ struct ReportData {
     }
 }
 
-func millis(_ s: String) -> Int64? {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
-    f.formatOptions = [.withInternetDateTime]
-    return f.date(from: s).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
-}
+func millis(_ s: String) -> Int64? { Timestamp(rfc3339: s)?.millis }
 
 func isoTime(_ ms: Int64) -> String {
     let f = ISO8601DateFormatter()

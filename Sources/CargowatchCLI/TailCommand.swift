@@ -32,7 +32,7 @@ struct TailCommand: ParsableCommand {
         let consumer = try KafkaConsumer(properties: props)
         try consumer.subscribe([topic])
         let startMs: Int64? = (from == "beginning" || from == "end") ? nil : try {
-            guard let t = parseRFC3339(from) else { throw ValidationError("--from: beginning, end or an RFC 3339 time") }
+            guard let t = millis(from) else { throw ValidationError("--from: beginning, end or an RFC 3339 time") }
             return t
         }()
         let batch = MessageBatch(capacity: 1000)
@@ -77,13 +77,5 @@ struct TailCommand: ParsableCommand {
         }
         batch.release()
         try? consumer.close()
-    }
-
-    func parseRFC3339(_ s: String) -> Int64? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return Int64(d.timeIntervalSince1970 * 1000) }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: s).map { Int64($0.timeIntervalSince1970 * 1000) }
     }
 }

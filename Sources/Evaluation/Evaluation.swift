@@ -1,3 +1,4 @@
+import Codec
 import Foundation
 
 /// The project's quality bars, measured from ground truth and the derived topics. Pure
@@ -63,13 +64,7 @@ public struct EvaluationError: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
-func parseTime(_ s: String) -> Int64? {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
-    f.formatOptions = [.withInternetDateTime]
-    return f.date(from: s).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
-}
+func parseTime(_ s: String) -> Int64? { Timestamp(rfc3339: s)?.millis }
 
 // MARK: - Fraud ranking
 

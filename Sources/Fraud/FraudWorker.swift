@@ -315,7 +315,7 @@ public enum FraudWorker {
         ]
     ) { config, options in
         let key = try PseudonymKey.load(config)
-        let path = try locatePolicy(config.string("fraud.policy"), referenceDir: options.referenceDirectory)
+        let path = try PolicyFile.locate("fraud.yaml", configured: config.string("fraud.policy"), key: "fraud.policy", referenceDir: options.referenceDirectory)
         let policy: FraudPolicy
         do { policy = try FraudPolicy.load(path: path) } catch {
             throw ConfigError(key: "fraud.policy", source: config.values["fraud.policy"]?.source, message: "\(error)")
@@ -338,16 +338,5 @@ public enum FraudWorker {
                 RiskScorer(scorer: scorer, pseudonymizer: pseudonymizer, output: topics.riskOut, memoRetention: retention)
             },
         ]
-    }
-
-    static func locatePolicy(_ configured: String, referenceDir: String?) throws -> String {
-        if !configured.isEmpty { return configured }
-        var candidates: [String] = []
-        if let ref = ReferenceLoader.locate(referenceDir) { candidates.append(URL(fileURLWithPath: ref).deletingLastPathComponent().appendingPathComponent("policy/fraud.yaml").path) }
-        candidates += [FileManager.default.currentDirectoryPath + "/policy/fraud.yaml", "/opt/cargowatch/policy/fraud.yaml"]
-        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw ConfigError(key: "fraud.policy", source: nil, message: "no policy file found (looked in \(candidates.joined(separator: ", ")))")
-        }
-        return found
     }
 }

@@ -68,7 +68,7 @@ public enum SensitivityWorker {
         ]
     ) { config, options in
         let key = try PseudonymKey.load(config)
-        let policyPath = try locatePolicy(config.string("sensitivity.policy"), referenceDir: options.referenceDirectory)
+        let policyPath = try PolicyFile.locate("sensitivity.yaml", configured: config.string("sensitivity.policy"), key: "sensitivity.policy", referenceDir: options.referenceDirectory)
         let policy: SensitivityPolicy
         do { policy = try SensitivityPolicy.load(path: policyPath) } catch {
             throw ConfigError(key: "sensitivity.policy", source: config.values["sensitivity.policy"]?.source, message: "\(error)")
@@ -86,17 +86,6 @@ public enum SensitivityWorker {
                                outputs: [topics.parcelsOut, topics.declarationsOut, topics.accessOut]) {
             SensitivityHandler(redactor: redactor, tagger: tagger, topics: topics)
         }]
-    }
-
-    static func locatePolicy(_ configured: String, referenceDir: String?) throws -> String {
-        if !configured.isEmpty { return configured }
-        var candidates: [String] = []
-        if let ref = ReferenceLoader.locate(referenceDir) { candidates.append(URL(fileURLWithPath: ref).deletingLastPathComponent().appendingPathComponent("policy/sensitivity.yaml").path) }
-        candidates += [FileManager.default.currentDirectoryPath + "/policy/sensitivity.yaml", "/opt/cargowatch/policy/sensitivity.yaml"]
-        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw ConfigError(key: "sensitivity.policy", source: nil, message: "no policy file found (looked in \(candidates.joined(separator: ", ")))")
-        }
-        return found
     }
 }
 
