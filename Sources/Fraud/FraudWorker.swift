@@ -84,10 +84,11 @@ final class SharedIOSSDetector: StreamHandler {
 
 /// Task `score`: scores every declaration of the sellers of its partitions and learns from
 /// inspection outcomes. Stores: `declarations` (memo of each scored declaration, for re-scoring
-/// and learning), `sellers` (history and recent declarations), `headings` (value-per-kg
-/// histograms), `learning` (observed precision of each signal), `ioss` (shared numbers).
+/// and learning), `sellers` (inspection history), `recent` (declarations per seller and
+/// consignee within the split window), `headings` (value-per-kg histograms), `learning`
+/// (observed precision of each signal), `ioss` (shared numbers).
 final class RiskScorer: StreamHandler {
-    static let stores = ["declarations", "sellers", "headings", "learning", "ioss"]
+    static let stores = ["declarations", "sellers", "recent", "headings", "learning", "ioss"]
     var scorer: Scorer
     var referenceVersion = ""
     let pseudonymizer: Pseudonymizer
@@ -155,16 +156,18 @@ final class RiskScorer: StreamHandler {
         }
         findings += undervaluation(d, context)
 
-        let sellers = context.store("sellers")
-        var seller = try sellers.get(decl.seller.id).map(SellerState.decode) ?? SellerState()
+        let seller = try context.store("sellers").get(decl.seller.id).map(SellerState.decode) ?? SellerState()
         if let f = scorer.sellerHistory(seller, taxAtRisk: total * scorer.vat(d)) { findings.append(f) }
 
         // Split consignments: this seller's declarations to the same consignee within the window.
         let consignee = pseudonymizer.pseudonym([decl.consignee.name, decl.consignee.street, decl.consignee.postalCode, decl.consignee.country]
             .joined(separator: "|"), kind: "consignee")
         let t = decl.lodgedAt.millis
-        seller.recent.removeAll { abs($0.lodgedAt - t) > policy.splitWindowMs || $0.declarationID == decl.declarationID }
-        let group = seller.recent.filter { $0.consignee == consignee }
+        let recentStore = context.store("recent")
+        let pairKey = RecentDeclarations.key(seller: decl.seller.id, consignee: consignee)
+        var recent = try recentStore.get(pairKey).map(RecentDeclarations.decode) ?? RecentDeclarations()
+        recent.entries.removeAll { abs($0.lodgedAt - t) > policy.splitWindowMs || $0.declarationID == decl.declarationID }
+        let group = recent.entries
         let limit = policy.splitThresholdEUR
         let groupTotal = group.reduce(total) { $0 + $1.valueEUR }
         var rescore: [String] = []
@@ -177,8 +180,8 @@ final class RiskScorer: StreamHandler {
             findings.append(split)
             rescore = group.map(\.declarationID)
         }
-        seller.recent.append(.init(consignee: consignee, lodgedAt: t, valueEUR: total, declarationID: decl.declarationID))
-        sellers.put(decl.seller.id, seller.encode())
+        recent.entries.append(.init(lodgedAt: t, valueEUR: total, declarationID: decl.declarationID))
+        recentStore.put(pairKey, recent.encode())
 
         let memo = DeclarationMemo(parcelID: decl.parcelID, sellerID: decl.seller.id, lodgedAt: t, destination: decl.destinationCountry,
                                    hsChapter: d.lines.first?.chapter ?? "", totalValueEUR: total, source: d.source, findings: findings, inspected: false)
@@ -291,6 +294,12 @@ final class RiskScorer: StreamHandler {
             if let m = try? DeclarationMemo.decode(value), time.millis - m.lodgedAt > memoRetentionMs { old.append(key) }
         }
         for key in old { memos.delete(key) }
+        let recent = context.store("recent")
+        var stale: [String] = []
+        recent.forEach { key, value in
+            if let r = try? RecentDeclarations.decode(value), time.millis - r.newest > policy.splitWindowMs { stale.append(key) }
+        }
+        for key in stale { recent.delete(key) }
     }
 }
 

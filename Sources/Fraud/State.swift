@@ -52,34 +52,53 @@ struct DeclarationMemo {
     }
 }
 
-/// Per seller: inspection history and its recent declarations (for split consignments).
+/// Per seller: its inspection history.
 struct SellerState {
-    struct Recent {
-        var consignee: String
-        var lodgedAt: Int64
-        var valueEUR: Double
-        var declarationID: String
-    }
-
     var inspections: Int64 = 0
     var frauds: Int64 = 0
-    var recent: [Recent] = []
 
     func encode() -> [UInt8] {
         var w = BinaryStateWriter()
-        w.int(inspections); w.int(frauds); w.int(Int64(recent.count))
-        for r in recent { w.string(r.consignee); w.int(r.lodgedAt); w.double(r.valueEUR); w.string(r.declarationID) }
+        w.int(inspections); w.int(frauds)
         return w.bytes
     }
 
     static func decode(_ bytes: [UInt8]) throws -> SellerState {
         var r = BinaryStateReader(bytes)
-        var s = SellerState(inspections: try r.int(), frauds: try r.int())
-        for _ in 0..<max(0, try r.int()) {
-            s.recent.append(Recent(consignee: try r.string(), lodgedAt: try r.int(), valueEUR: try r.double(), declarationID: try r.string()))
-        }
+        return SellerState(inspections: try r.int(), frauds: try r.int())
+    }
+}
+
+/// Per seller and consignee (keyed pseudonym): their declarations within the split window.
+/// Kept per pair, not per seller: a busy seller has thousands of declarations in the window,
+/// and re-encoding them all for every declaration was a third of the scorer's time (profile).
+struct RecentDeclarations {
+    struct Entry {
+        var lodgedAt: Int64
+        var valueEUR: Double
+        var declarationID: String
+    }
+
+    var entries: [Entry] = []
+
+    static func key(seller: String, consignee: String) -> String { seller + "|" + consignee }
+
+    func encode() -> [UInt8] {
+        var w = BinaryStateWriter()
+        w.int(Int64(entries.count))
+        for e in entries { w.int(e.lodgedAt); w.double(e.valueEUR); w.string(e.declarationID) }
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> RecentDeclarations {
+        var r = BinaryStateReader(bytes)
+        var s = RecentDeclarations()
+        for _ in 0..<max(0, try r.int()) { s.entries.append(Entry(lodgedAt: try r.int(), valueEUR: try r.double(), declarationID: try r.string())) }
         return s
     }
+
+    /// The newest lodging time, for expiry.
+    var newest: Int64 { entries.map(\.lodgedAt).max() ?? .min }
 }
 
 /// Robust statistics of log10(EUR per kg) for one HS heading: a fixed histogram (0.05-decade bins

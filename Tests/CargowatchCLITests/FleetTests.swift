@@ -106,5 +106,12 @@ struct FleetTests {
         #expect(report.personalDataLeaks == 0 && report.redactedRecordsChecked > declarations * 2, "\(report.leakExamples)")
         #expect(!(data[Catalogue.deadLetterTopic(Catalogue.Worker.enrichment)] ?? []).isEmpty)
         for w in workers { #expect(w.process.isRunning, "\(w.log.suffix(2000))") }
+
+        // The pseudonymisation key appears in no log line, metric or dead letter.
+        let dead = (data[Catalogue.deadLetterTopic(Catalogue.Worker.enrichment)] ?? []).map { String(decoding: $0.value, as: UTF8.self) }
+        for w in workers {
+            #expect(!w.log.contains(key) && !(w.get("/metrics")?.body ?? "").contains(key), "\(w.process.executableURL?.lastPathComponent ?? "")")
+        }
+        #expect(!dead.contains { $0.contains(key) })
     }
 }

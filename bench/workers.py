@@ -1,0 +1,627 @@
+#!/usr/bin/env python3
+"""workers.py: every worker against the ceiling (probe-worker passthrough) and the enrichment-worker
+against its Python peer, on one broker and one data set, one process at a time. Called by `ops/bench`.
+
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT bench/workers.py --count 200000 --rounds 1
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT bench/workers.py --smoke
+
+What it does, in order:
+ 1. `cargowatch topics create`, then preloads the upstream topics with
+    `cargowatch generate --count N --clean --no-truth-topic --start 2026-11-27T06:00:00Z`.
+ 2. Stage by stage (enrichment -> sensitivity -> fraud -> aggregation), each worker reads its FULL input
+    topics with a fresh consumer group and instance id, in at_least_once and exactly_once. The first
+    exactly_once run of a stage writes the catalogue's output topics (the next stage's input); every other
+    run writes to `bench.<run>.<topic>` copies. Internal topics with fixed names (repartitions) are deleted
+    and created again before each run so that a run never reads an earlier run's records.
+    Throughput = input records / seconds from the first consumed record (the worker's
+    cargowatch_records_in_total leaving 0, polled on /metrics every 50 ms: process start-up and the group
+    join are excluded) to the last time its records in/out counters moved (after all input records were
+    consumed, they must stay still for --quiet seconds). Peak RSS = VmHWM, CPU = utime+stime of the whole
+    process (librdkafka's threads included) per million input records.
+ 3. The ceiling: probe-worker `probe.mode=passthrough` over each stage's biggest input topic, both modes.
+ 4. The peer: bench/peers/enrichment_peer.py over the same upstream topics, both modes.
+ 5. Latency: the enrichment-worker (fresh group starting at the end of its inputs) while
+    `cargowatch generate --rate R --duration D` offers new traffic; latency = broker timestamp of each
+    parcels.enriched record - timestamp of the parcels.events record it came from (its cw.source.* headers).
+    Timestamps are producer CreateTime, so for exactly_once this leaves out the wait for the transaction
+    commit (<= commit.interval, 100 ms) a read_committed reader also sees.
+Prints a table and writes JSON to $CARGOWATCH_STATE/bench/workers.json (or --json). No thresholds: this is a
+benchmark, not a test.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POLL = 0.02  # seconds between /metrics polls
+MODES = ["exactly_once", "at_least_once"]  # exactly_once first: its outputs feed the next stage
+START = "2026-11-27T06:00:00Z"
+PARTITIONS = 6
+
+# The stages. inputs: topics read from outside the worker; outputs: setting key -> catalogue topic;
+# internal: fixed-name internal topics (recreated before each run); settings: per-run internal topic names.
+STAGES = [
+    {"worker": "enrichment", "binary": "enrichment-worker",
+     "inputs": {"enrichment.topics.parcels_in": "parcels.events", "enrichment.topics.declarations_in": "customs.declarations"},
+     "outputs": {"enrichment.topics.parcels_out": "parcels.enriched", "enrichment.topics.declarations_out": "customs.enriched"},
+     "run_internal": {"enrichment.topics.declarations_by_parcel": "enrichment.declarations-by-parcel"},
+     "internal": []},
+    {"worker": "sensitivity", "binary": "sensitivity-worker",
+     "inputs": {"sensitivity.topics.parcels_in": "parcels.enriched", "sensitivity.topics.declarations_in": "customs.enriched",
+                "sensitivity.topics.access_in": "access.logs"},
+     "outputs": {"sensitivity.topics.parcels_out": "parcels.redacted", "sensitivity.topics.declarations_out": "customs.redacted",
+                 "sensitivity.topics.access_out": "access.tagged"},
+     "run_internal": {}, "internal": []},
+    {"worker": "fraud", "binary": "fraud-worker",
+     "inputs": {"fraud.topics.declarations_in": "customs.enriched", "fraud.topics.inspections_in": "customs.inspections"},
+     "outputs": {"fraud.topics.risk_out": "customs.risk"},
+     "run_internal": {}, "internal": ["fraud.declarations-by-seller", "fraud.ioss-usage"]},
+    {"worker": "aggregation", "binary": "aggregation-worker",
+     "inputs": {"aggregation.topics.parcels_in": "parcels.redacted", "aggregation.topics.risk_in": "customs.risk",
+                "aggregation.topics.access_in": "access.tagged"},
+     "outputs": {"aggregation.topics.flows_out": "agg.trade-flows", "aggregation.topics.risk_out": "agg.customs-risk",
+                 "aggregation.topics.activity_out": "agg.access-activity", "aggregation.topics.alerts_out": "alerts.access"},
+     "run_internal": {}, "internal": ["aggregation.flow-facts", "aggregation.risk-facts"]},
+]
+
+
+def log(msg):
+    print(f"[workers] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        self.bin = os.path.abspath(args.bin)
+        self.state = args.state
+        os.makedirs(os.path.join(self.state, "logs"), exist_ok=True)
+        self.admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        self.env = dict(os.environ)
+        self.env.update({
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            # Tansu takes ~23 s per group join without these.
+            "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "CARGOWATCH_LOG_LEVEL": "warning",
+            "CARGOWATCH_PSEUDONYM_KEY": "bench-only-pseudonym-key-0123456789",
+            "CARGOWATCH_REFERENCE_DIR": os.path.join(ROOT, "reference"),
+        })
+        self.counts = {}
+        self.stores = {}  # worker -> changelog suffixes relative to its group ("-<task>-<store>-changelog")
+        self.results = {"runs": [], "latency": []}
+
+    # ------------------------------------------------------------------------- kafka helpers
+
+    def cargowatch(self, *argv, env=None):
+        cmd = [os.path.join(self.bin, "cargowatch"), *argv]
+        log(" ".join(cmd))
+        return subprocess.run(cmd, env=env or self.env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+    def create_topics(self, names, config=None):
+        names = [n for n in names if n]
+        if not names:
+            return
+        futures = self.admin.create_topics([NewTopic(n, PARTITIONS, 1, config=config or {}) for n in names], operation_timeout=30)
+        for name, f in futures.items():
+            try:
+                f.result()
+            except KafkaException as e:
+                if e.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                    raise
+        self.wait_topics(names, present=True)
+
+    def delete_topics(self, names):
+        existing = set(self.admin.list_topics(timeout=10).topics)
+        names = [n for n in names if n in existing]
+        if not names:
+            return
+        for _, f in self.admin.delete_topics(names, operation_timeout=30).items():
+            f.result()
+        self.wait_topics(names, present=False)
+
+    def wait_topics(self, names, present):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            md = self.admin.list_topics(timeout=10).topics
+            if all((n in md and not md[n].error and len(md[n].partitions) == PARTITIONS) == present for n in names):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"topics {names} not {'present' if present else 'gone'} after 30 s")
+
+    def watermarks(self, topic):
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-watermarks"})
+        try:
+            md = c.list_topics(topic, timeout=10).topics[topic]
+            return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in md.partitions}
+        finally:
+            c.close()
+
+    def count(self, topic):
+        """Committed records in a topic (read_committed: transaction markers and aborted records excluded)."""
+        if topic in self.counts:
+            return self.counts[topic]
+        wm = self.watermarks(topic)
+        pending = {p for p, (lo, hi) in wm.items() if hi > lo}
+        n = 0
+        if pending:
+            c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench-count-{uuid.uuid4().hex[:8]}",
+                          "isolation.level": "read_committed", "enable.auto.commit": False,
+                          "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+            c.assign([TopicPartition(topic, p, wm[p][0]) for p in pending])
+            while pending:
+                for m in c.consume(10000, timeout=1.0):
+                    if m.error():
+                        if m.error().code() == -191:  # _PARTITION_EOF
+                            pending.discard(m.partition())
+                        continue
+                    n += 1
+            c.close()
+        self.counts[topic] = n
+        return n
+
+    def changelog_suffixes(self):
+        """From `cargowatch topics list`: each worker's changelogs, relative to its default group id."""
+        out = self.cargowatch("topics", "list")
+        names = [line.split("\t")[0] for line in out.splitlines() if line.split("\t")[0].endswith("-changelog")]
+        for stage in STAGES:
+            base = f"cargowatch-{stage['worker']}"
+            self.stores[stage["worker"]] = [n[len(base):] for n in names if n.startswith(base + "-")]
+            if not self.stores[stage["worker"]]:
+                raise RuntimeError(f"no changelogs of {base} in `cargowatch topics list`")
+        self.stores["probe"] = ["-_runtime-changelog"]
+
+    # ------------------------------------------------------------------------- one worker run
+
+    def run_worker(self, label, binary, worker, mode, settings, inputs, expected, extra_env=None, until_quiet=True,
+                   perf=None, after_catch_up=None):
+        """Runs one worker until it consumed `expected` records of `inputs` and went quiet."""
+        group = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+        self.create_topics([group + s for s in self.stores[worker]], {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"})
+        port = free_port()
+        env = dict(self.env)
+        env.update({"CARGOWATCH_GROUP_ID": group, "CARGOWATCH_INSTANCE_ID": group, "CARGOWATCH_PROCESSING_GUARANTEE": mode,
+                    "CARGOWATCH_HTTP_PORT": str(port)})
+        for key, value in settings.items():
+            env["CARGOWATCH_" + key.upper().replace(".", "_")] = value
+        env.update(extra_env or {})
+        logfile = open(os.path.join(self.state, "logs", group + ".log"), "w")
+        # Under perf, perf starts the worker (attaching with -p later misses the threads the tasks start).
+        wrap = ["perf", "record", "-e", "cpu-clock", "-g", "-o", perf, "--"] if perf else []
+        proc = subprocess.Popen(wrap + [os.path.join(self.bin, binary)], env=env, cwd=ROOT, stdout=logfile, stderr=subprocess.STDOUT)
+        pid = worker_pid(proc.pid, binary) if perf else proc.pid
+        url = f"http://127.0.0.1:{port}/metrics"
+        started = time.monotonic()
+        first = last_change = None
+        prev, prev_at = None, None
+        deadline = time.monotonic() + self.args.timeout
+        metrics = {}
+        try:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{binary} exited with {proc.returncode} (log {logfile.name})")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{binary} did not finish within {self.args.timeout} s: {metrics} (log {logfile.name})")
+                now = time.monotonic()
+                if first is None and now - started > self.args.startup_timeout:
+                    raise RuntimeError(f"{binary} consumed nothing within {self.args.startup_timeout} s (log {logfile.name}): "
+                                       + tail(logfile.name))
+                metrics = scrape(url)
+                if metrics is None:
+                    time.sleep(POLL)
+                    continue
+                rin, rout = metrics["in"], metrics["out"]
+                snapshot = (sum(rin.values()), sum(rout.values()))
+                if snapshot != prev:
+                    # A change happened between the previous poll and this one: take the midpoint.
+                    at = now if prev_at is None else (prev_at + now) / 2
+                    if first is None and snapshot[0] > 0:
+                        first = at
+                    last_change, prev = at, snapshot
+                prev_at = now
+                consumed = sum(rin.get(t, 0) for t in inputs)
+                if consumed >= expected and first is not None and now - last_change >= self.args.quiet:
+                    if after_catch_up is None:
+                        break
+                    after_catch_up()  # e.g. paced traffic; then wait until that is processed too
+                    after_catch_up, expected = None, 0
+                    prev_at, last_change = None, time.monotonic()  # the quiet period starts after the traffic
+                    continue
+                time.sleep(POLL)
+            rss_kib, cpu_s = proc_stats(pid)
+            seconds = last_change - first
+            result = {"label": label, "worker": binary, "mode": mode, "group": group, "input_topics": inputs,
+                      "records": consumed, "seconds": round(seconds, 3),
+                      "records_per_s": round(consumed / seconds) if seconds > 0 else None,
+                      "records_out": {t: n for t, n in rout.items()}, "peak_rss_mib": round(rss_kib / 1024, 1),
+                      "cpu_s_per_million": round(cpu_s / consumed * 1e6, 2) if consumed else None,
+                      "transactions": metrics.get("txn", {}), "dead_letters": metrics.get("dlq", 0)}
+            return result
+        finally:
+            if perf and pid != proc.pid:
+                try:
+                    os.kill(pid, signal.SIGTERM)  # the worker stops cleanly; perf then writes its data and exits
+                except ProcessLookupError:
+                    pass
+            stop(proc)
+            logfile.close()
+
+    # ------------------------------------------------------------------------- the benchmark
+
+    def preload(self):
+        self.cargowatch("topics", "create")
+        self.create_topics(["dlq.probe"])  # the probe-worker's dead letters (not in the catalogue)
+        self.changelog_suffixes()
+        self.cargowatch("generate", "--count", str(self.args.count), "--clean", "--no-truth-topic", "--start", START)
+        for t in ["parcels.events", "customs.declarations", "customs.inspections", "access.logs"]:
+            log(f"{t}: {self.count(t)} records")
+
+    def stage(self, stage, rnd, modes=MODES):
+        worker = stage["worker"]
+        inputs = list(stage["inputs"].values())
+        expected = sum(self.count(t) for t in inputs)
+        for mode in modes:
+            canonical = mode == "exactly_once" and rnd == 0
+            label = f"{worker}-{mode.split('_')[0]}-r{rnd}"
+            settings = {}
+            new_topics = []
+            for key, topic in stage["outputs"].items():
+                if not canonical:
+                    settings[key] = f"bench.{label}.{topic}"
+                    new_topics.append(settings[key])
+            for key, topic in stage["run_internal"].items():
+                settings[key] = f"bench.{label}.{topic}"
+                new_topics.append(settings[key])
+            self.delete_topics(stage["internal"])
+            self.create_topics(stage["internal"])
+            self.create_topics(new_topics)
+            log(f"{label}: {expected} records from {', '.join(inputs)}")
+            r = self.run_worker(label, stage["binary"], worker, mode, settings, inputs, expected)
+            r["round"], r["kind"], r["stage"] = rnd, "worker", worker
+            self.results["runs"].append(r)
+            log(f"{label}: {r['records_per_s']} records/s, {r['seconds']} s, {r['peak_rss_mib']} MiB, {r['cpu_s_per_million']} CPU s/M")
+
+    def ceiling(self, stage, rnd):
+        inputs = list(stage["inputs"].values())
+        topic = max(inputs, key=self.count)
+        for mode in MODES:
+            label = f"probe-{stage['worker']}-{mode.split('_')[0]}-r{rnd}"
+            out = f"bench.{label}.out"
+            self.create_topics([out])
+            r = self.run_worker(label, "probe-worker", "probe", mode,
+                                {"probe.mode": "passthrough", "probe.input": topic, "probe.output": out}, [topic], self.count(topic))
+            r["round"], r["kind"], r["stage"] = rnd, "ceiling", stage["worker"]
+            self.results["runs"].append(r)
+            log(f"{label}: {r['records_per_s']} records/s over {topic}")
+
+    def peer(self, rnd):
+        inputs = ["parcels.events", "customs.declarations"]
+        expected = sum(self.count(t) for t in inputs)
+        for mode in MODES:
+            label = f"peer-enrichment-{mode.split('_')[0]}-r{rnd}"
+            group = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+            outs = [f"bench.{label}.parcels.enriched", f"bench.{label}.customs.enriched"]
+            self.create_topics(outs)
+            cmd = [self.args.python, os.path.join(ROOT, "bench", "peers", "enrichment_peer.py"), "--bootstrap", self.bootstrap,
+                   "--group", group, "--guarantee", mode, "--expect", str(expected),
+                   "--output-parcels", outs[0], "--output-declarations", outs[1]]
+            log(" ".join(cmd))
+            out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True, timeout=self.args.timeout).stdout
+            p = json.loads(out.strip().splitlines()[-1])
+            r = {"label": label, "worker": "enrichment_peer.py", "mode": mode, "group": group, "input_topics": inputs,
+                 "records": p["records"], "seconds": p["seconds"], "records_per_s": p["records_per_s"],
+                 "peak_rss_mib": p["peak_rss_mib"], "cpu_s_per_million": round(p["cpu_seconds"] / p["records"] * 1e6, 2),
+                 "round": rnd, "kind": "peer", "stage": "enrichment"}
+            self.results["runs"].append(r)
+            log(f"{label}: {r['records_per_s']} records/s")
+
+    def latency(self, mode):
+        """enrichment-worker at a fixed offered rate: it first reads the preload to the end (fresh group), then
+        `cargowatch generate --rate R --duration D` offers new traffic (a seed and a start per mode: ids follow the
+        start, and a later run must not see an earlier run's events again, the enricher would drop them as duplicates);
+        latency of every parcel event produced from then on."""
+        label = f"latency-enrichment-{mode.split('_')[0]}"
+        outs = {"enrichment.topics.parcels_out": f"bench.{label}.parcels.enriched",
+                "enrichment.topics.declarations_out": f"bench.{label}.customs.enriched",
+                "enrichment.topics.declarations_by_parcel": f"bench.{label}.declarations-by-parcel"}
+        self.create_topics(list(outs.values()))
+        inputs = ["parcels.events", "customs.declarations"]
+        expected = sum(self.count(t) for t in inputs)
+        gen = {}
+
+        def traffic():
+            cmd = [os.path.join(self.bin, "cargowatch"), "generate", "--rate", str(self.args.rate), "--duration", self.args.duration,
+                   "--seed", str(4242 + MODES.index(mode)), "--clean", "--no-truth-topic", "--no-access-logs", "--start", ["2026-12-20T06:00:00Z", "2027-01-20T06:00:00Z"][MODES.index(mode)]]
+            log(" ".join(cmd))
+            gen["start_ms"] = int(time.time() * 1000)
+            if subprocess.run(cmd, env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=self.args.timeout).returncode != 0:
+                raise RuntimeError("generator failed")
+            gen["end_ms"] = int(time.time() * 1000)
+
+        self.run_worker(label, "enrichment-worker", "enrichment", mode, outs, inputs, expected, after_catch_up=traffic)
+        up = read_topic(self.bootstrap, "parcels.events", None, with_source=False)
+        up = {k: ts for k, ts in up.items() if ts >= gen["start_ms"]}
+        down = read_topic(self.bootstrap, outs["enrichment.topics.parcels_out"], None, with_source=True)
+        lat = sorted(ts - up[src] for src, ts in down if src in up)
+        r = {"label": label, "worker": "enrichment-worker", "mode": mode, "offered_rate": self.args.rate,
+             "duration": self.args.duration, "parcel_events_produced": len(up), "matched": len(lat),
+             "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9), "max_ms": lat[-1] if lat else None}
+        self.results["latency"].append(r)
+        log(f"{label}: {r}")
+
+    def profile(self, stage_name, seconds):
+        stage = next(s for s in STAGES if s["worker"] == stage_name)
+        label = f"profile-{stage_name}"
+        settings = {}
+        for key, topic in {**stage["outputs"], **stage["run_internal"]}.items():
+            settings[key] = f"bench.{label}.{topic}"
+        self.delete_topics(stage["internal"])
+        self.create_topics(stage["internal"] + list(settings.values()))
+        inputs = list(stage["inputs"].values())
+        perf_data = os.path.join(self.state, f"perf-{stage_name}.data")
+        self.run_worker(label, stage["binary"], stage_name, "exactly_once", settings, inputs, sum(self.count(t) for t in inputs),
+                        perf=perf_data)
+        report = subprocess.run(["perf", "report", "-i", perf_data, "--no-children", "--stdio", "--percent-limit", "1.5",
+                                 "-g", "none", "--sort", "dso,sym"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+        path = os.path.join(self.state, f"perf-{stage_name}.txt")
+        with open(path, "w") as f:
+            f.write(report)
+        self.results["profile"] = {"worker": stage_name, "perf_data": perf_data, "report": path}
+        log(f"profile of {stage_name}: {path}")
+
+    def summarize(self):
+        rows = []
+        runs = self.results["runs"]
+
+        def median(kind, stage, mode, field="records_per_s"):
+            xs = [r[field] for r in runs if r["kind"] == kind and r["stage"] == stage and r["mode"] == mode and r.get(field)]
+            return statistics.median(xs) if xs else None
+
+        for stage in STAGES:
+            for mode in MODES:
+                w = median("worker", stage["worker"], mode)
+                c = median("ceiling", stage["worker"], mode)
+                p = median("peer", stage["worker"], mode) if stage["worker"] == "enrichment" else None
+                rows.append({"worker": stage["binary"], "mode": mode,
+                             "records": next((r["records"] for r in runs if r["kind"] == "worker" and r["stage"] == stage["worker"]), None),
+                             "records_per_s": w, "ceiling_per_s": c, "vs_ceiling": round(w / c, 3) if w and c else None,
+                             "peer_per_s": p, "vs_peer": round(w / p, 2) if w and p else None,
+                             "peak_rss_mib": median("worker", stage["worker"], mode, "peak_rss_mib"),
+                             "cpu_s_per_million": median("worker", stage["worker"], mode, "cpu_s_per_million"),
+                             "ceiling_cpu_s_per_million": median("ceiling", stage["worker"], mode, "cpu_s_per_million")})
+            if stage["worker"] == "enrichment":
+                for mode in MODES:
+                    rows.append({"worker": "enrichment_peer.py", "mode": mode, "records": None,
+                                 "records_per_s": median("peer", "enrichment", mode), "ceiling_per_s": None, "vs_ceiling": None,
+                                 "peer_per_s": None, "vs_peer": None,
+                                 "peak_rss_mib": median("peer", "enrichment", mode, "peak_rss_mib"),
+                                 "cpu_s_per_million": median("peer", "enrichment", mode, "cpu_s_per_million")})
+        self.results["table"] = rows
+        return rows
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+LINE = re.compile(r'^(cargowatch_[a-z_]+)\{([^}]*)\}\s+([0-9.eE+-]+)')
+
+
+def scrape(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    m = {"in": {}, "out": {}, "txn": {}, "dlq": 0}
+    for line in text.splitlines():
+        hit = LINE.match(line)
+        if not hit:
+            continue
+        name, labels, value = hit.group(1), dict(re.findall(r'(\w+)="([^"]*)"', hit.group(2))), float(hit.group(3))
+        if name == "cargowatch_records_in_total":
+            m["in"][labels.get("topic")] = int(value)
+        elif name == "cargowatch_records_out_total":
+            m["out"][labels.get("topic")] = int(value)
+        elif name == "cargowatch_transactions_total":
+            m["txn"][labels.get("outcome")] = int(value)
+        elif name == "cargowatch_dead_letters_total":
+            m["dlq"] += int(value)
+    return m
+
+
+def worker_pid(parent, binary):
+    """The worker started by perf (its child)."""
+    for _ in range(100):
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children") as f:
+                for child in f.read().split():
+                    with open(f"/proc/{child}/comm") as g:
+                        if g.read().strip() == binary[:15]:
+                            return int(child)
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{binary} did not start under perf")
+
+
+def tail(path, n=3):
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-n:])
+
+
+def wait_ready(base, proc, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("worker not ready")
+
+
+def proc_stats(pid):
+    with open(f"/proc/{pid}/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return hwm, (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def read_topic(bootstrap, topic, start, with_source):
+    """All committed records of a topic: {(partition, offset): timestamp} or [((partition, offset) of the source, timestamp)]."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-read-{uuid.uuid4().hex[:8]}", "isolation.level": "read_committed",
+                  "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    tps = [TopicPartition(topic, p, start[p] if start else -2) for p in md.partitions]
+    pending = {tp.partition for tp in tps if c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1] > max(tp.offset, 0)}
+    c.assign([tp for tp in tps if tp.partition in pending])
+    out = [] if with_source else {}
+    while pending:
+        for m in c.consume(10000, timeout=1.0):
+            if m.error():
+                if m.error().code() == -191:
+                    pending.discard(m.partition())
+                continue
+            ts = m.timestamp()[1]
+            if with_source:
+                h = dict(m.headers() or [])
+                if h.get("cw.source.topic") == b"parcels.events":
+                    out.append(((int(h["cw.source.partition"]), int(h["cw.source.offset"])), ts))
+            else:
+                out[(m.partition(), m.offset())] = ts
+    c.close()
+    return out
+
+
+def pct(xs, q):
+    if not xs:
+        return None
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+def fmt(x, spec="{:,.0f}"):
+    return "-" if x is None else spec.format(x)
+
+
+def print_table(rows, latency):
+    print()
+    print(f"{'worker':<22}{'mode':<15}{'records':>9}{'rec/s':>10}{'ceiling':>10}{'vs ceil':>9}{'peer':>9}{'vs peer':>9}{'RSS MiB':>9}{'CPU s/M':>9}")
+    for r in rows:
+        print(f"{r['worker']:<22}{r['mode']:<15}{fmt(r['records']):>9}{fmt(r['records_per_s']):>10}{fmt(r['ceiling_per_s']):>10}"
+              f"{fmt(r['vs_ceiling'], '{:.0%}'):>9}{fmt(r['peer_per_s']):>9}{fmt(r['vs_peer'], '{:.2f}x'):>9}"
+              f"{fmt(r['peak_rss_mib'], '{:.0f}'):>9}{fmt(r['cpu_s_per_million'], '{:.1f}'):>9}")
+    for lt in latency:
+        print(f"latency {lt['worker']} {lt['mode']} at {lt['offered_rate']}/s for {lt['duration']}: "
+              f"p50 {lt['p50_ms']} ms, p99 {lt['p99_ms']} ms, p99.9 {lt['p999_ms']} ms, max {lt['max_ms']} ms "
+              f"({lt['matched']} of {lt['parcel_events_produced']} parcel events)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny run that only checks everything works")
+    ap.add_argument("--count", type=int, default=200000, help="upstream records to preload")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of every measurement (the table shows medians)")
+    ap.add_argument("--rate", type=int, default=5000, help="offered rate of the latency run (records/s)")
+    ap.add_argument("--duration", default="30s", help="length of the latency run")
+    ap.add_argument("--quiet", type=float, default=1.5, help="seconds without progress that end a run")
+    ap.add_argument("--timeout", type=float, default=600, help="longest a single run may take (s)")
+    ap.add_argument("--startup-timeout", type=float, default=90, help="longest a worker may take to consume its first record (s)")
+    ap.add_argument("--profile", default="", help="after the runs, one exactly_once run of this stage (or 'auto': the lowest "
+                    "ratio to its ceiling) under `perf record -g`; the report goes next to the JSON")
+    ap.add_argument("--profile-only", default="", help="preload, the stages before this one (exactly_once), then its profile")
+    ap.add_argument("--latency-only", action="store_true", help="preload and the latency runs only")
+    ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
+    ap.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python"))
+    ap.add_argument("--state", default=os.path.join(os.environ.get("CARGOWATCH_STATE", os.path.join(ROOT, ".cache")), "bench"))
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    if args.smoke:
+        args.count, args.rounds, args.rate, args.duration = 5000, 1, 500, "3s"
+    bench = Bench(args)
+    started = time.monotonic()
+    bench.results["settings"] = {"count": args.count, "rounds": args.rounds, "rate": args.rate, "duration": args.duration,
+                                 "smoke": args.smoke, "machine": machine()}
+    bench.preload()
+    bench.results["upstream"] = {t: bench.count(t) for t in ["parcels.events", "customs.declarations", "customs.inspections", "access.logs"]}
+    if args.profile_only:
+        # Only what the stage needs upstream (one exactly_once run of each earlier stage), then the profile.
+        for stage in STAGES[:[s["worker"] for s in STAGES].index(args.profile_only)]:
+            bench.stage(stage, 0, modes=["exactly_once"])
+        bench.profile(args.profile_only, None)
+        print(open(bench.results["profile"]["report"]).read())
+        return 0
+    for rnd in range(0 if args.latency_only else args.rounds):
+        for stage in STAGES:
+            bench.stage(stage, rnd)
+            bench.ceiling(stage, rnd)
+            if stage["worker"] == "enrichment":
+                bench.peer(rnd)
+    for mode in MODES:
+        bench.latency(mode)
+    rows = bench.summarize()
+    if args.profile:
+        name = args.profile
+        if name == "auto":
+            worst = min((r for r in rows if r["vs_ceiling"] and r["mode"] == "exactly_once"), key=lambda r: r["vs_ceiling"])
+            name = worst["worker"].replace("-worker", "")
+        bench.profile(name, None)
+    bench.results["total_seconds"] = round(time.monotonic() - started, 1)
+    path = args.json or os.path.join(args.state, "workers.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(bench.results, f, indent=2)
+    print_table(rows, bench.results["latency"])
+    print(f"\n{path} ({bench.results['total_seconds']} s)")
+    return 0
+
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        mem_kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal:")))
+    return {"nproc": os.cpu_count(), "mem_gib": round(mem_kib / 2**20, 1), "cpu": model}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
