@@ -100,7 +100,6 @@ extension Evaluation {
         let n = ranked.count
         func top(_ share: Double) -> ArraySlice<String> { ranked.prefix(max(1, Int((Double(n) * share).rounded(.up)))) }
         let scoredFrauds = truth.frauds.values.filter { scores[$0.declarationID] != nil }
-        let totalEvaded = truth.frauds.values.reduce(0) { $0 + $1.evadedEUR }
         func precision(_ s: ArraySlice<String>) -> Double { s.isEmpty ? 0 : Double(s.filter { truth.frauds[$0] != nil }.count) / Double(s.count) }
         func recall(_ s: ArraySlice<String>, pattern: String? = nil) -> Double {
             let all = truth.frauds.values.filter { pattern == nil || $0.pattern == pattern }
@@ -117,7 +116,6 @@ extension Evaluation {
             FraudReport.Pattern(pattern: p, declarations: truth.frauds.values.filter { $0.pattern == p }.count,
                                 recallTop1: recall(t1, pattern: p), recallTop10: recall(t10, pattern: p), revenueRecallTop1: revenue(t1, pattern: p))
         }
-        _ = totalEvaded
         return FraudReport(declarations: n, frauds: truth.frauds.count, unscoredFrauds: truth.frauds.count - scoredFrauds.count,
                            precisionTop01: precision(top(0.001)), precisionTop1: precision(t1), recallTop10: recall(t10),
                            revenueRecallTop1: revenue(t1), patterns: patterns)
