@@ -93,7 +93,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "cargowatch", dependencies: ["CargowatchCLI"]),
-        .testTarget(name: "CargowatchCLITests", dependencies: ["CargowatchCLI", "Catalogue", "Evaluation", "TestSupport", "Kafka", "FleetConfig", "WorkerRuntime"]),
+        .testTarget(name: "CargowatchCLITests", dependencies: ["CargowatchCLI", "Catalogue", "Evaluation", "TestSupport", "Kafka", "FleetConfig", "WorkerRuntime", "Generator", "ReferenceData"]),
 
         // Benchmarks: the C ceiling beside the Swift client, one executable, one run.
         .target(name: "KafkaBenchC", dependencies: ["KafkaShim"], path: "Benchmarks/KafkaBenchC"),

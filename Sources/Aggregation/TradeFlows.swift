@@ -38,8 +38,7 @@ final class ParcelFlowRouter: StreamHandler {
         let value = try record.requireValue()
         var parcelID: String?, type: String?, at: Timestamp?, grams: Int64?
         var origin: String?, destination: String?, valueEUR: Int64?, firstHS: String?
-        var r = JSONReader(value)
-        try r.readObject { r, key throws(DecodeError) in
+        try JSONReader.readRecord(value, schema: ParcelEvent.schema) { r, key throws(DecodeError) in
             if key == "parcel_id" { parcelID = try r.readNonEmptyString() }
             else if key == "event_type" { type = try r.readString() }
             else if key == "occurred_at" { at = try r.readTimestamp() }
@@ -105,8 +104,7 @@ final class TradeFlowAggregator: StreamHandler {
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
         var at: Timestamp?, origin: String?, dest: String?, chapter: String?, grams: Int64 = 0, micros: Int64 = 0
-        var r = JSONReader(try record.requireValue())
-        try r.readObject { r, key throws(DecodeError) in
+        try JSONReader.readRecord(try record.requireValue(), schema: nil) { r, key throws(DecodeError) in
             if key == "arrived_at" { at = try r.readTimestamp() }
             else if key == "origin_country" { origin = try r.readOptionalString() }
             else if key == "destination_country" { dest = try r.readString() }
@@ -162,18 +160,19 @@ final class RiskFactRouter: StreamHandler {
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
         var id: String?, score: Double?, band: String?, lodged: Timestamp?, dest: String?, chapter: String?, value: Int64?
-        var r = JSONReader(try record.requireValue())
-        try r.readObject { r, key throws(DecodeError) in
+        try JSONReader.readRecord(try record.requireValue(), schema: .customsRisk) { r, key throws(DecodeError) in
             if key == "declaration_id" { id = try r.readNonEmptyString() }
-            else if key == "score" { score = try r.readDouble() }
+            else if key == "score" { score = try r.readProbability() }
             else if key == "band" { band = try r.readString() }
             else if key == "lodged_at" { lodged = try r.readTimestamp() }
+            else if key == "scored_at" { _ = try r.readTimestamp() }
             else if key == "destination_country" { dest = try r.readString() }
             else if key == "hs_chapter" { chapter = try r.readOptionalString() }
-            else if key == "total_intrinsic_value_eur" { value = try r.readMicros() }
+            else if key == "total_intrinsic_value_eur" { value = r.readNull() ? nil : try r.readMicros() }
             else { try r.skipValue() }
         }
         let declaration = try required(id, "declaration_id"), s = try required(score, "score"), b = try required(band, "band")
+        guard ["low", "medium", "high"].contains(b) else { throw DecodeError("expected low, medium or high, got \"\(b.prefix(20))\"", path: [.key("band")]) }
         let t = try required(lodged, "lodged_at"), d = try required(dest, "destination_country")
         context.observe(eventTime: t)
         let store = context.store(Self.store)
@@ -219,16 +218,16 @@ final class CustomsRiskAggregator: StreamHandler {
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
         var at: Timestamp?, dest: String?, chapter: String?, n: Int64 = 0, high: Int64 = 0, medium: Int64 = 0, value: Int64 = 0, score = 0.0
-        var r = JSONReader(try record.requireValue())
-        try r.readObject { r, key throws(DecodeError) in
+        // Deltas (RiskFactRouter): a declaration counts once (0 or 1), a band moves by -1, 0 or 1.
+        try JSONReader.readRecord(try record.requireValue(), schema: nil) { r, key throws(DecodeError) in
             if key == "lodged_at" { at = try r.readTimestamp() }
             else if key == "destination_country" { dest = try r.readString() }
             else if key == "hs_chapter" { chapter = try r.readOptionalString() }
-            else if key == "declarations" { n = try r.readInt() }
-            else if key == "high" { high = try r.readInt() }
-            else if key == "medium" { medium = try r.readInt() }
+            else if key == "declarations" { n = try r.readInt(in: 0...1) }
+            else if key == "high" { high = try r.readInt(in: -1...1) }
+            else if key == "medium" { medium = try r.readInt(in: -1...1) }
             else if key == "intrinsic_value_eur" { value = try r.readMicros() }
-            else if key == "score" { score = try r.readDouble() }
+            else if key == "score" { score = try r.readDouble(); guard abs(score) <= 1 else { throw DecodeError("a score change must be within -1…1, got \(score)") } }
             else { try r.skipValue() }
         }
         let t = try required(at, "lodged_at")

@@ -26,6 +26,9 @@ public struct SchemaVersion: Hashable, Sendable, CustomStringConvertible {
         return text.withUTF8 { $0.count == raw.count && memcmp($0.baseAddress!, raw.baseAddress!, raw.count) == 0 }
     }
 
+    /// `customs.risk` (fraud-worker's scores), read by the aggregation-worker.
+    public static let customsRisk = SchemaVersion(name: "customs.risk", major: 1)
+
     public static func parse(_ text: String) -> SchemaVersion? {
         guard let slash = text.lastIndex(of: "/") else { return nil }
         let name = String(text[..<slash])

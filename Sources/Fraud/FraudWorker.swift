@@ -57,8 +57,15 @@ final class SharedIOSSDetector: StreamHandler {
     }
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
-        guard let ioss = record.keyString, !ioss.isEmpty else { throw DecodeError("IOSS usage record without a key") }
-        let seller = String(decoding: try record.requireValue(), as: UTF8.self)
+        guard let ioss = record.keyString, !ioss.isEmpty, ioss.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw DecodeError("IOSS usage record without a printable IOSS number as its key")
+        }
+        // The seller id is stored in a line-based list: only printable, space-free ids fit.
+        let raw = try record.requireValue()
+        guard (1...64).contains(raw.count), raw.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw DecodeError("IOSS usage value must be a seller id of 1–64 printable ASCII characters without spaces (got \(raw.count) bytes)")
+        }
+        let seller = String(decoding: raw, as: UTF8.self)
         let store = context.store(Self.store)
         // "announced-holder\nseller count\nseller count…"
         var lines = store.get(ioss).map { String(decoding: $0, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init) } ?? [""]
@@ -112,8 +119,7 @@ final class RiskScorer: StreamHandler {
             try learn(from: CustomsInspection(json: value), context)
         } else if kind == RecordKind.sharedIOSS {
             var ioss: String?, sellers: Int64 = 0, first = ""
-            var r = JSONReader(value)
-            try r.readObject { r, key throws(DecodeError) in
+            try JSONReader.readRecord(value, schema: nil) { r, key throws(DecodeError) in
                 if key == "ioss_number" { ioss = try r.readString() }
                 else if key == "sellers" { sellers = try r.readInt() }
                 else if key == "holder" { first = try r.readString() }
@@ -230,7 +236,7 @@ final class RiskScorer: StreamHandler {
         let now = Timestamp(millis: Int64(Date().timeIntervalSince1970 * 1000))
         context.emit(topic: output, key: declarationID) { w in
             w.beginObject()
-            w.key("schema"); w.string("customs.risk/1")
+            w.key("schema"); w.string(SchemaVersion.customsRisk.description)
             w.key("declaration_id"); w.string(declarationID)
             w.key("parcel_id"); w.string(memo.parcelID)
             w.key("seller_id"); w.string(memo.sellerID)

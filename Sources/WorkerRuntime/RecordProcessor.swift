@@ -129,10 +129,16 @@ public final class HandlerHarness {
     @discardableResult
     public func send(topic: String, key: String?, value: String?, partition: Int32 = 0, timestampMs: Int64? = nil,
                      headers: [(name: String, value: [UInt8])] = []) -> [Result] {
+        send(topic: topic, keyBytes: key.map { Array($0.utf8) }, valueBytes: value.map { Array($0.utf8) }, partition: partition,
+             timestampMs: timestampMs, headers: headers)
+    }
+
+    /// Feeds raw bytes (for input that is not valid UTF-8).
+    @discardableResult
+    public func send(topic: String, keyBytes: [UInt8]?, valueBytes: [UInt8]?, partition: Int32 = 0, timestampMs: Int64? = nil,
+                     headers: [(name: String, value: [UInt8])] = []) -> [Result] {
         let offset = offsets["\(topic)/\(partition)", default: 0]
         offsets["\(topic)/\(partition)"] = offset + 1
-        let keyBytes = key.map { Array($0.utf8) }
-        let valueBytes = value.map { Array($0.utf8) }
         let outcome: RecordOutcome = withOptionalBytes(keyBytes) { k in
             withOptionalBytes(valueBytes) { v in
                 processor.process(InputRecord(topic: topic, partition: partition, offset: offset, timestampMs: timestampMs, key: k, value: v, headers: headers))

@@ -14,6 +14,27 @@ struct FieldSet {
     }
 }
 
+/// Keys of one object seen so far, as 64-bit FNV-1a hashes (no allocation per key): a repeated
+/// key is an error. Objects of a record have tens of keys, so a linear scan is the fast path.
+@usableFromInline
+struct KeyHashes {
+    @usableFromInline var hashes: [UInt64] = []
+
+    @usableFromInline init() {}
+
+    @usableFromInline
+    mutating func insert(_ key: JSONKey) throws(DecodeError) {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        if let decoded = key.decoded {
+            for b in decoded.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        } else {
+            for i in 0..<key.count { h = (h ^ UInt64(key.start.load(fromByteOffset: i, as: UInt8.self))) &* 0x0000_0100_0000_01B3 }
+        }
+        if hashes.contains(h) { throw DecodeError("duplicate key \"\(key.string)\"") }
+        hashes.append(h)
+    }
+}
+
 /// The value of a required field, or an error naming it.
 @inlinable
 public func required<T>(_ value: T?, _ name: String) throws(DecodeError) -> T {
@@ -27,6 +48,21 @@ extension JSONReader {
     public mutating func readCount() throws(DecodeError) -> Int64 {
         let v = try readInt()
         if v < 0 { throw DecodeError("must not be negative, got \(v)") }
+        return v
+    }
+
+    /// An integer within `range` (deltas, small enumerations).
+    @inlinable
+    public mutating func readInt(in range: ClosedRange<Int64>) throws(DecodeError) -> Int64 {
+        let v = try readInt()
+        if !range.contains(v) { throw DecodeError("must be within \(range.lowerBound)…\(range.upperBound), got \(v)") }
+        return v
+    }
+
+    /// A probability or score: a number within 0…1.
+    public mutating func readProbability() throws(DecodeError) -> Double {
+        let v = try readDouble()
+        if !(0...1).contains(v) { throw DecodeError("must be within 0…1, got \(v)") }
         return v
     }
 
@@ -55,6 +91,28 @@ extension JSONReader {
 
     public mutating func readCountry() throws(DecodeError) -> String {
         try readCode(letters: 2, uppercase: true, what: "ISO 3166-1 alpha-2 country code")
+    }
+
+    /// Reads a whole record object of which the caller wants only some fields (a projection of a
+    /// derived or internal topic). The rules of the full decoders still hold: `schema` must be
+    /// present and readable as `schema` when one is given, no key may repeat, and nothing may
+    /// follow the object. `body` sees every other key and must read or skip its value.
+    public static func readRecord(_ bytes: UnsafeRawBufferPointer, schema: SchemaVersion?,
+                                  _ body: (inout JSONReader, JSONKey) throws(DecodeError) -> Void) throws(DecodeError) {
+        var reader = JSONReader(bytes)
+        var keys = KeyHashes()
+        var schemaSeen = false
+        try reader.readObject { r, key throws(DecodeError) in
+            try keys.insert(key)
+            if let schema, key == "schema" {
+                _ = try r.readSchema(expecting: schema)
+                schemaSeen = true
+            } else {
+                try body(&r, key)
+            }
+        }
+        if schema != nil && !schemaSeen { throw DecodeError("missing required field", path: [.key("schema")]) }
+        try reader.expectEnd()
     }
 
     /// Decodes a whole record from bytes: one JSON object, nothing after it.
