@@ -38,6 +38,12 @@ public final class KafkaAdmin: Sendable {
 
     public var brokers: String { core.brokers }
 
+    /// Errors librdkafka reported in the background since the last call (e.g. authentication).
+    public func drainErrors() -> [KafkaError] {
+        _ = cw_poll(core.raw, 0)  // error callbacks of a non-consumer client run only when polled
+        return core.drainErrors()
+    }
+
     /// Creates the topics; one outcome per topic name. Throws when the request itself fails
     /// (e.g. no broker reachable within `timeout`).
     public func createTopics(_ specs: [TopicSpec], timeout: Duration = .seconds(10)) throws(KafkaError) -> [String: TopicCreation] {

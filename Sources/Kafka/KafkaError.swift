@@ -52,6 +52,21 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
         return text
     }
 
+    /// The broker refused who we are (SASL) or we refused the broker (TLS certificate): retrying
+    /// cannot help, and librdkafka would reconnect many times a second forever. Callers treat it
+    /// as a configuration error.
+    public var isCredentialFailure: Bool {
+        code == RD_KAFKA_RESP_ERR__AUTHENTICATION.rawValue || code == RD_KAFKA_RESP_ERR__SSL.rawValue
+            || code == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED.rawValue
+    }
+
+    /// For a credential failure: the librdkafka properties to look at.
+    public var credentialProperties: [String] {
+        code == RD_KAFKA_RESP_ERR__SSL.rawValue
+            ? ["ssl.ca.location", "ssl.certificate.location", "ssl.key.location"]
+            : ["sasl.mechanisms", "sasl.username", "sasl.password"]
+    }
+
     public static let queueFull = RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue
     public static let timedOut = RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue
     public static let transport = RD_KAFKA_RESP_ERR__TRANSPORT.rawValue

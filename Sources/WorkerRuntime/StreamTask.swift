@@ -1,5 +1,6 @@
 import Catalogue
 import Codec
+import FleetConfig
 import Foundation
 import Kafka
 import Logging
@@ -155,7 +156,7 @@ final class StreamTask: @unchecked Sendable {
         var batch: MessageBatch? = MessageBatch(capacity: options.maxBatch)
         while !stopRequested.load(ordering: .relaxed) {
             let result = try consumer.poll(into: batch!, timeout: options.maxWait)
-            noteErrors(result.errors)
+            try noteErrors(result.errors)
             forwardLibrdkafkaLogs()
             if result.count > 0 { try processBatch(batch!) }
             if let event = result.rebalance {
@@ -192,6 +193,7 @@ final class StreamTask: @unchecked Sendable {
                 logger.error("required topics are missing; create them with `cargowatch topics create` (retrying)",
                              metadata: ["missing": "\(missing.joined(separator: ","))"])
             } catch {
+                if let refused = credentialFailure(admin.drainErrors() + [error]) { throw refused }
                 health.update {
                     $0.brokerReachable = false
                     $0.lastError = error.message
@@ -275,7 +277,17 @@ final class StreamTask: @unchecked Sendable {
         }
     }
 
-    private func noteErrors(_ errors: [KafkaError]) {
+    /// A refused login or an untrusted broker certificate is a configuration error (exit 78,
+    /// naming the properties): librdkafka alone would reconnect many times a second forever.
+    private func credentialFailure(_ errors: [KafkaError]) -> ConfigError? {
+        guard let e = errors.first(where: \.isCredentialFailure) else { return nil }
+        let keys = e.credentialProperties
+        return ConfigError(key: keys.map { "kafka.\($0)" }.joined(separator: ", "), source: nil,
+                           message: "the broker connection was refused: \(e.message) (check \(keys.map { "KAFKA_" + $0.uppercased().replacingOccurrences(of: ".", with: "_") }.joined(separator: ", ")))")
+    }
+
+    private func noteErrors(_ errors: [KafkaError]) throws {
+        if let refused = credentialFailure(errors) { throw refused }
         var down = false
         for e in errors {
             metrics.kafkaError(e.name)

@@ -136,12 +136,16 @@ public enum WorkerMain {
         do {
             try await group.run()
         } catch {
-            logger.critical("worker failed", metadata: ["error": "\(error)"])
-            return ExitCode.software
+            // A task that failed ends the service "unexpectedly": its own failure says why.
+            if service.failure.withLock({ $0 }) == nil {
+                logger.critical("worker failed", metadata: ["error": "\(error)"])
+                return ExitCode.software
+            }
         }
         if let failure = service.failure.withLock({ $0 }) {
-            logger.critical("worker failed", metadata: ["error": "\(failure)"])
-            return ExitCode.software
+            logger.critical("worker failed", metadata: ["error": "\(failure.message)"])
+            if failure.exitCode == ExitCode.config { stderr("\(worker.name): \(failure.message)") }
+            return failure.exitCode
         }
         logger.info("stopped")
         return ExitCode.ok
@@ -178,7 +182,9 @@ final class WorkerService: Service, Sendable {
     let options: RuntimeOptions
     let reference: ReferenceStore?
     let logger: Logger
-    let failure = Mutex<String?>(nil)
+    /// The first task failure: its message and the exit code it calls for (78 for a
+    /// configuration error found only on contact with the broker, such as refused credentials).
+    let failure = Mutex<(message: String, exitCode: Int32)?>(nil)
     private let running = Atomic<Int>(0)
     private let signalsSeen = Atomic<Int>(0)
 
@@ -204,7 +210,7 @@ final class WorkerService: Service, Sendable {
                         do {
                             try task.run()
                         } catch {
-                            failure.withLock { $0 = $0 ?? "\(error)" }
+                            failure.withLock { $0 = $0 ?? ("\(error)", error is ConfigError ? ExitCode.config : ExitCode.software) }
                             logger.critical("task failed", metadata: ["task": "\(task.definition.name)", "error": "\(error)"])
                             tasks.forEach { $0.stopRequested.store(true, ordering: .relaxed) }
                         }

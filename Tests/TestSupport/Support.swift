@@ -29,16 +29,17 @@ public enum Broker {
 
     public static func unique(_ prefix: String) -> String { "\(prefix)-\(UInt32.random(in: 0...UInt32.max))" }
 
-    public static func createTopics(_ names: [String], partitions: Int32 = 4, compacted: Set<String> = []) throws {
-        let admin = try KafkaAdmin(properties: ["bootstrap.servers": try require()])
+    /// `properties`: librdkafka settings over the local broker's (another broker, TLS, SASL).
+    public static func createTopics(_ names: [String], partitions: Int32 = 4, compacted: Set<String> = [], properties: [String: String] = [:]) throws {
+        let admin = try KafkaAdmin(properties: ["bootstrap.servers": try require()].merging(properties) { $1 })
         let result = try admin.createTopics(names.map {
             TopicSpec(name: $0, partitions: partitions, config: compacted.contains($0) ? ["cleanup.policy": "compact"] : [:])
         })
         for name in names { #expect(result[name] == .created || result[name] == .alreadyExists, "\(name): \(String(describing: result[name]))") }
     }
 
-    public static func produce(_ topic: String, _ records: [(key: String, value: String)]) throws {
-        let producer = try KafkaProducer(properties: ["bootstrap.servers": try require(), "linger.ms": "5", "partitioner": "murmur2_random"])
+    public static func produce(_ topic: String, _ records: [(key: String, value: String)], properties: [String: String] = [:]) throws {
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": try require(), "linger.ms": "5", "partitioner": "murmur2_random"].merging(properties) { $1 })
         var batch = OutgoingBatch()
         let t = try producer.topic(topic)
         for r in records { batch.append(topic: t, key: Array(r.key.utf8), value: Array(r.value.utf8)) }
@@ -57,10 +58,11 @@ public enum Broker {
 
     /// Reads a topic from the beginning (read_committed) until `count` records arrived or
     /// nothing new came for `idle`.
-    public static func read(_ topic: String, count: Int? = nil, idle: Duration = .seconds(3), timeout: Duration = .seconds(90)) throws -> [Record] {
+    public static func read(_ topic: String, count: Int? = nil, idle: Duration = .seconds(3), timeout: Duration = .seconds(90),
+                            properties: [String: String] = [:]) throws -> [Record] {
         let consumer = try KafkaConsumer(properties: [
             "bootstrap.servers": try require(), "group.id": unique("reader"), "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest", "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+            "auto.offset.reset": "earliest", "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"].merging(properties) { $1 })
         try consumer.subscribe([topic])
         let batch = MessageBatch(capacity: 5000)
         var out: [Record] = []
