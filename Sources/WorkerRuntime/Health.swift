@@ -11,6 +11,9 @@ public final class Health: Sendable {
         var brokerReachable = false
         var stopping = false
         var lastError: String?
+        /// Set by the broker probe when the cluster stops answering (a frozen or partitioned
+        /// broker keeps its TCP connections up, so the clients alone notice only after minutes).
+        var brokerSilent: String?
     }
 
     private let state = Mutex(State())
@@ -26,6 +29,7 @@ public final class Health: Sendable {
             if s.stopping { reasons.append("shutting down") }
             if !s.missingTopics.isEmpty { reasons.append("missing topics: \(s.missingTopics.joined(separator: ", "))") }
             if !s.brokerReachable { reasons.append("broker not reachable" + (s.lastError.map { ": \($0)" } ?? "")) }
+            if let silent = s.brokerSilent { reasons.append(silent) }
             if !s.assigned { reasons.append("no assignment from the consumer group yet") }
             if !s.restoring.isEmpty { reasons.append("restoring state: \(s.restoring.sorted().joined(separator: ", "))") }
             return reasons

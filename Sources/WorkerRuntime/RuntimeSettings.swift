@@ -23,6 +23,9 @@ public enum RuntimeSettings {
             Setting("topics.dlq", .name, default: Catalogue.deadLetterTopic(worker), "Dead-letter topic."),
             Setting("topics.wait_interval", .duration(.seconds(1)...(.seconds(300))), default: "5s",
                     "While required topics are missing: how often to check again (the worker stays not-ready meanwhile)."),
+            Setting("broker.probe_interval", .duration(.seconds(1)...(.seconds(300))), default: "5s",
+                    "How often the worker asks the cluster for metadata; a broker that does not answer makes /readyz not ready (a frozen broker keeps connections up, so the clients alone notice only minutes later)."),
+            Setting("broker.probe_timeout", .duration(.milliseconds(100)...(.seconds(60))), default: "3s", "How long the metadata probe waits for an answer."),
             Setting("reference.dir", .string, default: "", "Directory of the reference tables (default: ./reference, or /opt/cargowatch/reference in the image)."),
             Setting("reference.reload_interval", .duration(.seconds(1)...(.seconds(86_400))), default: "60s",
                     "How often to check the reference files for changes (SIGHUP reloads at once)."),
@@ -55,6 +58,8 @@ public struct RuntimeOptions: Sendable {
     public var shutdownDeadline: Duration
     public var deadLetterTopic: String
     public var topicWaitInterval: Duration
+    public var brokerProbeInterval: Duration
+    public var brokerProbeTimeout: Duration
     public var referenceDirectory: String?
     public var referenceReloadInterval: Duration
     public var kafka: [String: String]
@@ -74,6 +79,8 @@ public struct RuntimeOptions: Sendable {
         shutdownDeadline = config.duration("shutdown.deadline")
         deadLetterTopic = config.string("topics.dlq")
         topicWaitInterval = config.duration("topics.wait_interval")
+        brokerProbeInterval = config.duration("broker.probe_interval")
+        brokerProbeTimeout = config.duration("broker.probe_timeout")
         let dir = config.string("reference.dir")
         referenceDirectory = dir.isEmpty ? nil : dir
         referenceReloadInterval = config.duration("reference.reload_interval")

@@ -130,7 +130,7 @@ public enum WorkerMain {
         defer { server.stop() }
 
         let service = WorkerService(tasks: tasks.map { StreamTask(definition: $0, options: options, health: health, metrics: metrics, reference: reference, logger: logger) },
-                                    options: options, reference: reference, logger: logger)
+                                    options: options, health: health, reference: reference, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -188,9 +188,13 @@ final class WorkerService: Service, Sendable {
     private let running = Atomic<Int>(0)
     private let signalsSeen = Atomic<Int>(0)
 
-    init(tasks: [StreamTask], options: RuntimeOptions, reference: ReferenceStore?, logger: Logger) {
+    let health: Health
+    private let probing = Atomic<Bool>(true)
+
+    init(tasks: [StreamTask], options: RuntimeOptions, health: Health, reference: ReferenceStore?, logger: Logger) {
         self.tasks = tasks
         self.options = options
+        self.health = health
         self.reference = reference
         self.logger = logger
     }
@@ -199,7 +203,11 @@ final class WorkerService: Service, Sendable {
         running.store(tasks.count, ordering: .relaxed)
         let watchers = installSignalWatchers()
         let fileWatcher = reference.map(watchReferenceFiles)
+        let prober = Thread { [self] in probeBroker() }
+        prober.name = "broker-probe"
+        prober.start()
         defer {
+            probing.store(false, ordering: .relaxed)
             watchers.forEach { $0.cancel() }
             fileWatcher?.cancel()
         }
@@ -254,6 +262,40 @@ final class WorkerService: Service, Sendable {
         }
         timer.resume()
         return timer
+    }
+
+    /// Asks the cluster for metadata every few seconds: a broker that is frozen (SIGSTOP, a
+    /// long GC pause, a half-open network) keeps the clients' connections up and only shows as
+    /// request timeouts minutes later, so `/readyz` would go on saying ready. Costs one small
+    /// request per interval.
+    private func probeBroker() {
+        guard let admin = try? KafkaAdmin(properties: options.kafka) else { return }
+        var silent = false, reportedMissing = false
+        while probing.load(ordering: .relaxed) {
+            let asked = ContinuousClock.now
+            do {
+                let existing = Set(try admin.listTopics(timeout: options.brokerProbeTimeout).map(\.name))
+                if silent { logger.info("the broker answers again") }
+                silent = false
+                // Topics can vanish under a running worker (deleted, or a new empty cluster at the
+                // same address): then it is not ready, and says which.
+                let missing = Set(tasks.flatMap(\.requiredTopics)).subtracting(existing).sorted()
+                health.update {
+                    $0.brokerSilent = nil
+                    if !($0.missingTopics == ["(not checked yet)"]) { $0.missingTopics = missing }
+                }
+                if !missing.isEmpty && !reportedMissing { logger.error("required topics disappeared", metadata: ["missing": "\(missing.joined(separator: ","))"]) }
+                reportedMissing = !missing.isEmpty
+            } catch {
+                if !silent { logger.warning("the broker did not answer a metadata request", metadata: ["error": "\(error)"]) }
+                silent = true
+                let waited = options.brokerProbeTimeout.components.seconds
+                health.update { $0.brokerSilent = "broker did not answer a metadata request within \(waited) s" }
+            }
+            _ = admin.drainErrors()
+            let next = asked + options.brokerProbeInterval
+            while probing.load(ordering: .relaxed) && ContinuousClock.now < next { Thread.sleep(forTimeInterval: 0.1) }
+        }
     }
 
     /// SIGHUP reloads reference data; a second SIGTERM/SIGINT exits at once.

@@ -88,6 +88,62 @@ public enum Broker {
     }
 }
 
+/// A local broker of a test's own (`ops/broker start|start-tls|start-scram` in a state directory
+/// of its own): for tests that freeze, stop or secure it without disturbing the shared one.
+public struct PrivateBroker {
+    public let state: String
+    /// The KAFKA_* settings `ops/broker` printed.
+    public let settings: [String: String]
+
+    /// mode: "" (plaintext), "tls" or "scram".
+    public init(_ mode: String = "") throws {
+        state = FileManager.default.temporaryDirectory.appendingPathComponent("cargowatch-broker\(mode)-\(UUID().uuidString)").path
+        let (status, output) = try Self.ops([mode.isEmpty ? "start" : "start-\(mode)"], state: state)
+        try #require(status == 0, "ops/broker start-\(mode) failed: \(output)")
+        var s: [String: String] = [:]
+        for line in output.split(separator: "\n") where line.hasPrefix("KAFKA_") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { s[parts[0]] = parts[1] }
+        }
+        settings = s
+    }
+
+    /// The same settings as librdkafka properties (KAFKA_SSL_CA_LOCATION → ssl.ca.location).
+    public var properties: [String: String] {
+        Dictionary(uniqueKeysWithValues: settings.map { ($0.key.dropFirst(6).lowercased().replacingOccurrences(of: "_", with: "."), $0.value) })
+    }
+
+    /// The broker process (the plaintext one behind a TLS front).
+    public var pid: Int32? { (try? String(contentsOfFile: state + "/broker.pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
+
+    public func stop() { _ = try? Self.ops(["stop"], state: state) }
+
+    /// Stops this (plaintext) broker and starts a new, empty one at the same address.
+    public func replaceWithEmpty() throws {
+        let port = try #require(settings["KAFKA_BOOTSTRAP_SERVERS"]?.split(separator: ":").last.map(String.init))
+        stop()
+        let (status, output) = try Self.ops(["start"], state: state, environment: ["CARGOWATCH_BROKER_PORT": port])
+        try #require(status == 0, "a new broker at port \(port) did not start: \(output)")
+    }
+
+    public static func ops(_ args: [String], state: String, environment: [String: String] = [:]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "\(Repo.root)/ops/broker")
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(["CARGOWATCH_STATE": state]) { $1 }.merging(environment) { $1 }
+        // A file, not a Pipe: the broker it starts runs on after the script exits.
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("ops-broker-\(UUID().uuidString).out")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: out)
+        defer { try? handle.close() }
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "")
+    }
+}
+
 public enum Repo {
     public static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 }
@@ -147,6 +203,24 @@ public final class WorkerProcess {
     }
 
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// CPU time used so far (user + system, from /proc), in seconds.
+    public var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, utime 14 and stime 15 (1-based, see proc(5)).
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Resident memory now, in MiB (from /proc).
+    public var residentMiB: Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kb / 1024
+    }
 
     /// Exit status after waiting (nil on timeout).
     public func waitExit(timeout: Duration = .seconds(60)) -> Int32? {

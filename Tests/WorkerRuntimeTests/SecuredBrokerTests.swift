@@ -9,48 +9,6 @@ import WorkerRuntime
 /// properties to fix — librdkafka alone would reconnect many times a second forever.
 @Suite("Secured brokers: TLS and SASL/SCRAM", .serialized)
 struct SecuredBrokerTests {
-    /// A broker of its own; `stop()` when done.
-    struct SecuredBroker {
-        let state: String
-        let settings: [String: String]
-
-        init(_ mode: String) throws {
-            state = FileManager.default.temporaryDirectory.appendingPathComponent("cargowatch-\(mode)-\(UUID().uuidString)").path
-            let (status, output) = try Self.ops(["start-\(mode)"], state: state)
-            try #require(status == 0, "ops/broker start-\(mode) failed: \(output)")
-            var s: [String: String] = [:]
-            for line in output.split(separator: "\n") where line.hasPrefix("KAFKA_") {
-                let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-                if parts.count == 2 { s[parts[0]] = parts[1] }
-            }
-            settings = s
-        }
-
-        /// The same settings as librdkafka properties (KAFKA_SSL_CA_LOCATION → ssl.ca.location).
-        var properties: [String: String] {
-            Dictionary(uniqueKeysWithValues: settings.map { ($0.key.dropFirst(6).lowercased().replacingOccurrences(of: "_", with: "."), $0.value) })
-        }
-
-        func stop() { _ = try? Self.ops(["stop"], state: state) }
-
-        static func ops(_ args: [String], state: String) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "\(Repo.root)/ops/broker")
-            p.arguments = args
-            p.environment = ProcessInfo.processInfo.environment.merging(["CARGOWATCH_STATE": state]) { $1 }
-            // A file, not a Pipe: the broker it starts runs on after the script exits.
-            let out = FileManager.default.temporaryDirectory.appendingPathComponent("ops-broker-\(UUID().uuidString).out")
-            _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: out)
-            defer { try? handle.close() }
-            p.standardOutput = handle
-            p.standardError = handle
-            try p.run()
-            p.waitUntilExit()
-            return (p.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "")
-        }
-    }
-
     func probeEnvironment(_ name: String) -> (env: [String: String], input: String, output: String, topics: [String], compacted: Set<String>) {
         let input = Broker.unique("\(name)-in"), output = Broker.unique("\(name)-out"), dlq = Broker.unique("\(name)-dlq"), group = Broker.unique("\(name)-g")
         let changelogs = ["counts", "_runtime"].map { TaskDefinition.changelogTopic(group: group, store: $0) }
@@ -61,7 +19,7 @@ struct SecuredBrokerTests {
 
     @Test("TLS: a worker with the broker's CA processes exactly-once; with an untrusted CA it exits 78 naming ssl.ca.location, without a retry storm")
     func tls() throws {
-        let broker = try SecuredBroker("tls")
+        let broker = try PrivateBroker("tls")
         defer { broker.stop() }
         let probe = probeEnvironment("tls")
         try Broker.createTopics(probe.topics, partitions: 2, compacted: probe.compacted, properties: broker.properties)
@@ -100,7 +58,7 @@ struct SecuredBrokerTests {
 
     @Test("SASL/SCRAM: refused credentials exit 78 naming the sasl properties; the password is in no log line")
     func scram() throws {
-        let broker = try SecuredBroker("scram")
+        let broker = try PrivateBroker("scram")
         defer { broker.stop() }
         let probe = probeEnvironment("scram")
         let password = "pw-\(UUID().uuidString)"
