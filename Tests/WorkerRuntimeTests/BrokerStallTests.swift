@@ -12,17 +12,13 @@ struct BrokerStallTests {
     func frozenBroker() throws {
         let broker = try PrivateBroker()
         defer { broker.stop() }
-        let input = Broker.unique("stall-in"), output = Broker.unique("stall-out"), dlq = Broker.unique("stall-dlq"), group = Broker.unique("stall-g")
-        let changelogs = ["counts", "_runtime"].map { TaskDefinition.changelogTopic(group: group, store: $0) }
-        try Broker.createTopics([input, output, dlq] + changelogs, partitions: 2, compacted: Set(changelogs), properties: broker.properties)
+        let probe = try ProbeTopics("stall", on: broker)
+        let (input, output) = (probe.input, probe.output)
         let keys = 10
         func records(_ range: Range<Int>) -> [(key: String, value: String)] { range.map { ("key\($0 % keys)", "v\($0 / keys)") } }
         try Broker.produce(input, records(0..<3000), properties: broker.properties)
 
-        let worker = try WorkerProcess(executable: "probe-worker", environment: broker.settings.merging([
-            "CARGOWATCH_PROBE_INPUT": input, "CARGOWATCH_PROBE_OUTPUT": output, "CARGOWATCH_TOPICS_DLQ": dlq, "CARGOWATCH_GROUP_ID": group,
-            "CARGOWATCH_COMMIT_INTERVAL": "100ms", "CARGOWATCH_BROKER_PROBE_INTERVAL": "1s", "CARGOWATCH_BROKER_PROBE_TIMEOUT": "2s",
-        ]) { $1 })
+        let worker = try WorkerProcess(executable: "probe-worker", environment: probe.environment)
         defer { worker.killHard() }
         try #require(worker.waitReady(), "\(worker.log.suffix(3000))")
         #expect(try Broker.read(output, count: 3000, properties: broker.properties).count == 3000)
@@ -59,17 +55,12 @@ extension BrokerStallTests {
     func emptyBrokerAtSameAddress() throws {
         let broker = try PrivateBroker()
         defer { broker.stop() }
-        let input = Broker.unique("swap-in"), output = Broker.unique("swap-out"), dlq = Broker.unique("swap-dlq"), group = Broker.unique("swap-g")
-        let changelogs = ["counts", "_runtime"].map { TaskDefinition.changelogTopic(group: group, store: $0) }
-        try Broker.createTopics([input, output, dlq] + changelogs, partitions: 2, compacted: Set(changelogs), properties: broker.properties)
-        try Broker.produce(input, (0..<1000).map { ("k\($0 % 5)", "v\($0)") }, properties: broker.properties)
-        let worker = try WorkerProcess(executable: "probe-worker", environment: broker.settings.merging([
-            "CARGOWATCH_PROBE_INPUT": input, "CARGOWATCH_PROBE_OUTPUT": output, "CARGOWATCH_TOPICS_DLQ": dlq, "CARGOWATCH_GROUP_ID": group,
-            "CARGOWATCH_COMMIT_INTERVAL": "100ms", "CARGOWATCH_BROKER_PROBE_INTERVAL": "1s", "CARGOWATCH_BROKER_PROBE_TIMEOUT": "2s",
-        ]) { $1 })
+        let probe = try ProbeTopics("swap", on: broker)
+        try Broker.produce(probe.input, (0..<1000).map { ("k\($0 % 5)", "v\($0)") }, properties: broker.properties)
+        let worker = try WorkerProcess(executable: "probe-worker", environment: probe.environment)
         defer { worker.killHard() }
         try #require(worker.waitReady(), "\(worker.log.suffix(3000))")
-        #expect(try Broker.read(output, count: 1000, properties: broker.properties).count == 1000)
+        #expect(try Broker.read(probe.output, count: 1000, properties: broker.properties).count == 1000)
 
         try broker.replaceWithEmpty()
         let swapped = ContinuousClock.now, cpuBefore = worker.cpuSeconds, rssBefore = worker.residentMiB
@@ -99,9 +90,7 @@ extension BrokerStallTests {
         // What an orchestrator does next: start it again. Against the empty cluster it must wait,
         // not-ready, naming what is missing, without spinning.
         if !worker.process.isRunning {
-            let again = try WorkerProcess(executable: "probe-worker", environment: broker.settings.merging([
-                "CARGOWATCH_PROBE_INPUT": input, "CARGOWATCH_PROBE_OUTPUT": output, "CARGOWATCH_TOPICS_DLQ": dlq, "CARGOWATCH_GROUP_ID": group,
-            ]) { $1 })
+            let again = try WorkerProcess(executable: "probe-worker", environment: probe.environment)
             defer { again.killHard() }
             Thread.sleep(forTimeInterval: 10)
             let cpuAgain = again.cpuSeconds
@@ -112,5 +101,26 @@ extension BrokerStallTests {
             #expect(again.cpuSeconds - cpuAgain < 2.5, "restarted worker used \(again.cpuSeconds - cpuAgain) CPU s in 10 s while waiting")
         }
         print("empty broker at the same address: \(worker.process.isRunning ? "still running, /readyz \(answer?.status ?? 0): \(answer?.body.prefix(300) ?? "")" : "exited \(worker.process.terminationStatus) (\(worker.process.terminationReason == .uncaughtSignal ? "signal" : "exit code"))"); \(cpu) CPU s in \(elapsed) s, RSS \(rssBefore) → \(peakRSS) MiB")
+    }
+}
+
+/// A probe worker's topics on a private broker, and the environment that points it at them
+/// (fast broker probe, so that a stall shows within seconds).
+struct ProbeTopics {
+    let input: String, output: String, dlq: String, group: String
+    let broker: PrivateBroker
+
+    init(_ name: String, on broker: PrivateBroker) throws {
+        (input, output, dlq, group) = (Broker.unique("\(name)-in"), Broker.unique("\(name)-out"), Broker.unique("\(name)-dlq"), Broker.unique("\(name)-g"))
+        self.broker = broker
+        let changelogs = ["counts", "_runtime"].map { TaskDefinition.changelogTopic(group: group, store: $0) }
+        try Broker.createTopics([input, output, dlq] + changelogs, partitions: 2, compacted: Set(changelogs), properties: broker.properties)
+    }
+
+    var environment: [String: String] {
+        broker.settings.merging([
+            "CARGOWATCH_PROBE_INPUT": input, "CARGOWATCH_PROBE_OUTPUT": output, "CARGOWATCH_TOPICS_DLQ": dlq, "CARGOWATCH_GROUP_ID": group,
+            "CARGOWATCH_COMMIT_INTERVAL": "100ms", "CARGOWATCH_BROKER_PROBE_INTERVAL": "1s", "CARGOWATCH_BROKER_PROBE_TIMEOUT": "2s",
+        ]) { $1 }
     }
 }
