@@ -112,7 +112,7 @@ public enum Catalogue {
         for worker in Worker.all {
             all.append(Topic(deadLetterTopic(worker), role: .deadLetter, key: "the input record's key", schema: nil,
                              producers: [worker], consumers: [w.cli], config: retention(days: 30),
-                             "Records \(worker) could not decode or handle: original key, value and headers, plus cw.dlq.* headers (reason, source topic/partition/offset, worker, time)."))
+                             "Records \(worker) could not decode or handle: original key, value and headers, plus cw.dlq.* headers (reason, source topic/partition/offset, worker, time). A record above record.max_bytes keeps only its first 64 KiB, its size in cw.dlq.original-bytes."))
         }
         for worker in [Worker.enrichment, Worker.aggregation] {
             all.append(Topic(lateTopic(worker), role: .late, key: "the input record's key", schema: nil,

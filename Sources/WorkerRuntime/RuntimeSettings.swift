@@ -17,7 +17,7 @@ public enum RuntimeSettings {
             Setting("batch.max_wait", .duration(.milliseconds(1)...(.seconds(10))), default: "50ms", "Longest a poll waits for records."),
             Setting("commit.interval", .duration(.milliseconds(1)...(.seconds(60))), default: "100ms",
                     "How often a transaction is committed (exactly_once) or offsets are committed (at_least_once)."),
-            Setting("record.max_bytes", .int(1024...(64 << 20)), default: String(1 << 20), "Larger input records go to the dead-letter topic unread."),
+            Setting("record.max_bytes", .int(1024...(64 << 20)), default: String(1 << 20), "Larger input records go to the dead-letter topic unread, with their first 64 KiB and their size (cw.dlq.original-bytes)."),
             Setting("shutdown.deadline", .duration(.seconds(1)...(.seconds(600))), default: "30s",
                     "On SIGTERM/SIGINT: finish the batch, commit and leave the group within this time, then exit anyway. A second signal exits at once."),
             Setting("topics.dlq", .name, default: Catalogue.deadLetterTopic(worker), "Dead-letter topic."),

@@ -66,6 +66,10 @@ public enum RuntimeHeaders {
     public static let dlqKind = "cw.dlq.kind"
     public static let dlqWorker = "cw.dlq.worker"
     public static let dlqTime = "cw.dlq.time"
+    /// On a dead letter whose value was cut (a record above `record.max_bytes`): the original size.
+    public static let dlqOriginalBytes = "cw.dlq.original-bytes"
+    /// How much of a too-large record's value its dead letter keeps.
+    public static let deadLetterPrefixBytes = 64 << 10
     public static let lateReason = "cw.late.reason"
     /// On changelog records: the input offsets their transaction commits (`topic:partition:offset,…`).
     public static let inputOffsets = "cw.input.offsets"
@@ -341,7 +345,8 @@ final class StreamTask: @unchecked Sendable {
             if let ts = m.timestampMs, nowMs >= ts { metrics.recordLatency.recordMilliseconds(nowMs - ts) }
             let size = m.value?.count ?? 0
             if size > options.maxRecordBytes {
-                try deadLetter(m, kind: "too_large", reason: "record of \(size) bytes exceeds record.max_bytes (\(options.maxRecordBytes))")
+                try deadLetter(m, kind: "too_large", reason: "record of \(size) bytes exceeds record.max_bytes (\(options.maxRecordBytes))",
+                               keepingBytes: RuntimeHeaders.deadLetterPrefixBytes)
                 continue
             }
             switch processor.process(InputRecord(m)) {
@@ -388,9 +393,16 @@ final class StreamTask: @unchecked Sendable {
         for (t, n) in outCounts { metrics.recordsOut(t, n) }
     }
 
-    private func deadLetter(_ m: ConsumerMessage, kind: String, reason: String) throws {
+    /// keepingBytes: cut the value to this many bytes (a record too large to read is usually too
+    /// large for the dead-letter producer too); the original size goes in a header.
+    private func deadLetter(_ m: ConsumerMessage, kind: String, reason: String, keepingBytes: Int? = nil) throws {
         metrics.deadLetter(kind)
         var headers = m.headers.map { ($0.name, $0.value) }
+        var value = m.value
+        if let keep = keepingBytes, let v = m.value, v.count > keep {
+            value = UnsafeRawBufferPointer(rebasing: v[..<keep])
+            headers.append((RuntimeHeaders.dlqOriginalBytes, Array(String(v.count).utf8)))
+        }
         headers += [
             (RuntimeHeaders.dlqReason, Array(String(reason.prefix(1000)).utf8)),
             (RuntimeHeaders.dlqKind, Array(kind.utf8)),
@@ -401,7 +413,7 @@ final class StreamTask: @unchecked Sendable {
             (RuntimeHeaders.dlqTime, Array(Timestamp(millis: Int64(Date().timeIntervalSince1970 * 1000)).rfc3339.utf8)),
         ]
         if transactional != nil { headers.append((RuntimeHeaders.transaction, transactionHeader)) }
-        outgoing.append(topic: try topic(options.deadLetterTopic), key: m.key, value: m.value, headers: headers)
+        outgoing.append(topic: try topic(options.deadLetterTopic), key: m.key, value: value, headers: headers)
         metrics.recordsOut(options.deadLetterTopic, 1)
     }
 

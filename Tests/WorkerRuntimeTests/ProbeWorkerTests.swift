@@ -89,4 +89,23 @@ struct ProbeWorkerTests {
         #expect(badKafka.waitExit() == 78)
         #expect(badKafka.log.contains("kafka.no.such.property (env KAFKA_NO_SUCH_PROPERTY)"), "\(badKafka.log)")
     }
+
+    @Test("A 10 MB record goes to the DLQ unread (its first 64 KiB kept, its size in a header); the worker goes on; memory stays bounded")
+    func hugeRecord() throws {
+        let s = try setup("huge", partitions: 1)
+        let huge = String(repeating: "A", count: 10 << 20)
+        try Broker.produce(s.input, [("k", "v0"), ("k", huge), ("k", "v2")], properties: ["message.max.bytes": String(20 << 20)])
+        let worker = try WorkerProcess(executable: "probe-worker", environment: s.environment)
+        defer { worker.killHard() }
+        #expect(worker.waitReady(), "\(worker.log.suffix(2000))")
+        let out = try Broker.read(s.output, count: 2)
+        #expect(out.map { $0.value ?? "" } == ["k:1:v0", "k:2:v2"], "\(worker.log.suffix(3000))")
+        let dead = try Broker.read(s.dlq, count: 1)
+        try #require(dead.count == 1)
+        #expect(dead[0].headers["cw.dlq.kind"] == "too_large")
+        #expect(dead[0].headers["cw.dlq.reason"]?.contains("10485760 bytes") == true, "\(dead[0].headers)")
+        #expect(dead[0].headers["cw.dlq.original-bytes"] == "10485760")
+        #expect(dead[0].value?.utf8.count == 64 << 10)
+        #expect(worker.residentMiB < 300, "RSS \(worker.residentMiB) MiB after a 10 MB record")
+    }
 }
