@@ -279,7 +279,9 @@ final class WorkerService: Service, Sendable {
                 silent = false
                 // Topics can vanish under a running worker (deleted, or a new empty cluster at the
                 // same address): then it is not ready, and says which.
-                let missing = Set(tasks.flatMap(\.requiredTopics)).subtracting(existing).sorted()
+                // In the order the tasks name them (inputs first), as the start-up check reports them.
+                var seen = Set<String>()
+                let missing = tasks.flatMap(\.requiredTopics).filter { !existing.contains($0) && seen.insert($0).inserted }
                 health.update {
                     $0.brokerSilent = nil
                     if !($0.missingTopics == ["(not checked yet)"]) { $0.missingTopics = missing }
