@@ -165,14 +165,28 @@ struct DemoCommand: ParsableCommand {
         return false
     }
 
-    /// Idle: no worker's input count moved for 10 s (windows then close as far as event time allows).
+    /// Drained: every task's consumer lag is 0 and no input count moved for 10 s (windows then
+    /// close as far as event time allows). A backlog of a million records takes longer than any
+    /// fixed wait, so there is none: the wait ends early only when nothing moves for 2 minutes
+    /// although lag remains (a stuck worker), and says so.
     func waitIdle(ports: [Int]) {
-        var last = -1.0, stableSince = Date()
-        let end = Date().addingTimeInterval(600)
+        var last = -1.0, stableSince = Date(), lastSaid = Date()
+        let end = Date().addingTimeInterval(6 * 3600)
         while Date() < end {
-            let total = ports.compactMap { httpGet(port: $0, path: "/metrics") }.map { sum($0, "cargowatch_records_in_total") }.reduce(0, +)
+            let metrics = ports.compactMap { httpGet(port: $0, path: "/metrics") }
+            let total = metrics.map { sum($0, "cargowatch_records_in_total") }.reduce(0, +)
+            let lag = metrics.map { sum($0, "cargowatch_consumer_lag_records") }.reduce(0, +)
             if total != last { last = total; stableSince = Date() }
-            if Date().timeIntervalSince(stableSince) >= 10 { return }
+            let still = Date().timeIntervalSince(stableSince)
+            if metrics.count == ports.count && lag == 0 && still >= 10 { return }
+            if still >= 120 {
+                say(String(format: "no worker has read a record for 2 minutes, %.0f records of lag remain; reporting what there is", lag))
+                return
+            }
+            if Date().timeIntervalSince(lastSaid) >= 30 {
+                say(String(format: "%.0f records read so far, %.0f records of lag", total, lag))
+                lastSaid = Date()
+            }
             Thread.sleep(forTimeInterval: 1)
         }
     }
