@@ -43,7 +43,8 @@ public struct AccessTagger: Sendable {
             switch ref.region(of: c) {
             case "eu": jurisdiction = "eu"
             case "eea": jurisdiction = "eea"
-            case nil: jurisdiction = "unknown"
+            // The table lists every EU and EEA member, so a country missing from it is a third country.
+            case nil: jurisdiction = c.count == 2 && c.allSatisfy({ $0.isASCII && $0.isUppercase }) ? "third_country" : "unknown"
             default: jurisdiction = "third_country"
             }
         } else {
