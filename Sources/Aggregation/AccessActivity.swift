@@ -47,10 +47,13 @@ struct ActivityWindow {
     var bytesByClass: [String: Int64] = [:]
     var resources: Set<String> = []
     var countries: Set<String> = []
-    /// Confidential or restricted records exported or downloaded (allowed requests).
+    /// Confidential or restricted records exported or downloaded (allowed requests), and in how many requests.
     var sensitiveExported: Int64 = 0
+    var sensitiveExports: Int64 = 0
     /// Records holding personal data touched (allowed requests).
     var personalRecords: Int64 = 0
+    /// Distinct personal-data records read one by one (by id): what PII_HARVEST counts.
+    var personalIDs: Set<String> = []
     /// Flow reports and manifests pulled.
     var flowPulls: Int64 = 0
     var offHoursSensitive: Int64 = 0
@@ -60,6 +63,8 @@ struct ActivityWindow {
     var thirdCountry: [String: Int64] = [:]
     var firstEvent: Int64 = .max
     var lastEvent: Int64 = .min
+    /// Whether the window's first event was outside working hours (a session that starts then).
+    var firstEventOffHours = false
 
     static let maxResources = 10_000
 
@@ -67,7 +72,7 @@ struct ActivityWindow {
         org = a.log.principal.org
         role = a.log.principal.role ?? ""
         events += 1
-        firstEvent = min(firstEvent, a.log.occurredAt.millis)
+        if a.log.occurredAt.millis < firstEvent { firstEvent = a.log.occurredAt.millis; firstEventOffHours = a.offHours }
         lastEvent = max(lastEvent, a.log.occurredAt.millis)
         if let c = a.log.source.country { countries.insert(c) }
         if resources.count < Self.maxResources {
@@ -79,8 +84,11 @@ struct ActivityWindow {
             recordsByClass[c, default: 0] += a.log.records
             bytesByClass[c, default: 0] += a.log.bytes
         }
-        if a.sensitive && a.isExport { sensitiveExported += a.log.records }
+        if a.sensitive && a.isExport { sensitiveExported += a.log.records; sensitiveExports += 1 }
         personalRecords += a.personalRecords
+        if a.personalRecords > 0, let id = a.log.resource.id, personalIDs.count < Self.maxResources {
+            personalIDs.insert(a.log.resource.kind + ":" + id)
+        }
         if a.log.resource.kind == "flow_report" || a.log.resource.kind == "manifest" { flowPulls += 1 }
         if a.sensitive && a.offHours { offHoursSensitive += 1 }
         if a.sensitive && a.jurisdiction == "third_country" { thirdCountry[a.log.source.country ?? "??", default: 0] += 1 }
@@ -94,6 +102,7 @@ struct ActivityWindow {
         map(recordsByClass); map(bytesByClass); set(resources); set(countries)
         w.int(sensitiveExported); w.int(personalRecords); w.int(flowPulls); w.int(offHoursSensitive); w.int(offHoursEvents)
         map(thirdCountry); w.int(firstEvent); w.int(lastEvent)
+        w.int(sensitiveExports); set(personalIDs); w.int(firstEventOffHours ? 1 : 0)
         return w.bytes
     }
 
@@ -114,6 +123,7 @@ struct ActivityWindow {
         a.recordsByClass = try map(); a.bytesByClass = try map(); a.resources = try set(); a.countries = try set()
         a.sensitiveExported = try r.int(); a.personalRecords = try r.int(); a.flowPulls = try r.int(); a.offHoursSensitive = try r.int(); a.offHoursEvents = try r.int()
         a.thirdCountry = try map(); a.firstEvent = try r.int(); a.lastEvent = try r.int()
+        a.sensitiveExports = try r.int(); a.personalIDs = try set(); a.firstEventOffHours = try r.int() != 0
         return a
     }
 }
@@ -125,11 +135,18 @@ struct Baseline {
     var mean = 0.0
     var variance = 0.0
 
-    mutating func add(_ x: Double, alpha: Double) {
+    /// `clip`: once there are a few observations, a deviation counts as at most `clip` standard
+    /// deviations (at least `floor`), so one rare outlier (a month-end report) cannot inflate the
+    /// spread and hide the next real anomaly: a Huber-style robust update.
+    mutating func add(_ x: Double, alpha: Double, clip: Double? = nil, floor: Double = 0) {
         n += 1
         if n == 1 { mean = x; variance = 0; return }
         let a = max(alpha, 1 / Double(n))  // plain average until 1/n drops below alpha
-        let d = x - mean
+        var d = x - mean
+        if let clip, n > 3 {
+            let limit = clip * max(sd, floor)
+            d = min(max(d, -limit), limit)
+        }
         mean += a * d
         variance = (1 - a) * (variance + a * d * d)
     }
@@ -140,25 +157,30 @@ struct Baseline {
     static func read(_ r: inout BinaryStateReader) throws -> Baseline { Baseline(n: try r.int(), mean: try r.double(), variance: try r.double()) }
 }
 
-/// The figures every rule baselines.
+/// The figures the rules baseline, per principal and per peer group.
 enum Metric: Int, CaseIterable {
-    case sensitiveExported, personalRecords, flowPulls, denied
-
-    func value(_ w: ActivityWindow) -> Double {
-        switch self {
-        case .sensitiveExported: Double(w.sensitiveExported)
-        case .personalRecords: Double(w.personalRecords)
-        case .flowPulls: Double(w.flowPulls)
-        case .denied: Double(w.denied)
-        }
-    }
+    /// ln of the mean size of a window's sensitive exports (windows with exports only): BULK_EXPORT
+    /// compares a window's total with the usual size of one export, on a log scale, because export
+    /// sizes spread over orders of magnitude and a mean is led by the rare big one.
+    case exportSize
+    /// Distinct personal-data records read one by one in the trailing 15 minutes: PII_HARVEST.
+    case personalReads
+    /// Flow reports and manifests pulled in the trailing 15 minutes: FLOW_REPORT_HARVEST.
+    case flowPulls
+    /// Denied requests: DENIED_BURST.
+    case denied
+    /// 1 for a session that began outside working hours, 0 for one that did not (its mean is
+    /// the share): OFF_HOURS, the peer group's habit while the principal's own is too short.
+    case offHoursSession
 }
 
 /// What the access task knows about one principal, learned from its own stream.
 struct PrincipalProfile {
     var firstSeen: Int64 = .max
     var windows: Int64 = 0
-    var offHoursWindows: Int64 = 0
+    /// Sessions seen, and how many of them began outside working hours: the principal's habit.
+    var sessions: Int64 = 0
+    var offHoursSessions: Int64 = 0
     var baselines = Array(repeating: Baseline(), count: Metric.allCases.count)
     /// Windows seen per source country.
     var countries: [String: Int64] = [:]
@@ -170,27 +192,40 @@ struct PrincipalProfile {
     var lastDayTotal: Int64 = 0
     /// End of the last window a rule fired in, per rule (SLOW_EXFILTRATION stays quiet after a BULK_EXPORT).
     var lastAlert: [String: Int64] = [:]
+    /// Per recent window start (the trailing span of the harvest rules): distinct personal-data
+    /// records read one by one, flow reports and manifests pulled.
+    var recent: [Int64: (personal: Int64, flows: Int64)] = [:]
+    /// Last event time seen, and the current session (activity with no gap of `sessionGapMs`):
+    /// when it began, whether it began outside working hours, its sensitive events off hours.
+    var lastActive: Int64 = .min
+    var sessionStart: Int64 = .min
+    var sessionBeganOffHours = false
+    var sessionOffHoursSensitive: Int64 = 0
 
     func encode() -> [UInt8] {
         var w = BinaryStateWriter()
-        w.int(firstSeen); w.int(windows); w.int(offHoursWindows)
+        w.int(firstSeen); w.int(windows); w.int(sessions); w.int(offHoursSessions)
         for b in baselines { b.write(&w) }
         w.int(Int64(countries.count)); for (k, v) in countries.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v) }
         w.int(Int64(hourly.count)); for (k, v) in hourly.sorted(by: { $0.key < $1.key }) { w.int(k); w.int(v) }
         daily.write(&w); w.int(lastDay); w.int(lastDayTotal)
         w.int(Int64(lastAlert.count)); for (k, v) in lastAlert.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v) }
+        w.int(Int64(recent.count)); for (k, v) in recent.sorted(by: { $0.key < $1.key }) { w.int(k); w.int(v.personal); w.int(v.flows) }
+        w.int(lastActive); w.int(sessionStart); w.int(sessionBeganOffHours ? 1 : 0); w.int(sessionOffHoursSensitive)
         return w.bytes
     }
 
     static func decode(_ bytes: [UInt8]) throws -> PrincipalProfile {
         var r = BinaryStateReader(bytes)
         var p = PrincipalProfile()
-        p.firstSeen = try r.int(); p.windows = try r.int(); p.offHoursWindows = try r.int()
+        p.firstSeen = try r.int(); p.windows = try r.int(); p.sessions = try r.int(); p.offHoursSessions = try r.int()
         p.baselines = try Metric.allCases.map { _ in try Baseline.read(&r) }
         for _ in 0..<max(0, try r.int()) { let k = try r.string(); p.countries[k] = try r.int() }
         for _ in 0..<max(0, try r.int()) { let k = try r.int(); p.hourly[k] = try r.int() }
         p.daily = try Baseline.read(&r); p.lastDay = try r.int(); p.lastDayTotal = try r.int()
         for _ in 0..<max(0, try r.int()) { let k = try r.string(); p.lastAlert[k] = try r.int() }
+        for _ in 0..<max(0, try r.int()) { let k = try r.int(); p.recent[k] = (try r.int(), try r.int()) }
+        p.lastActive = try r.int(); p.sessionStart = try r.int(); p.sessionBeganOffHours = try r.int() != 0; p.sessionOffHoursSensitive = try r.int()
         return p
     }
 }

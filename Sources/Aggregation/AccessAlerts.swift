@@ -21,19 +21,46 @@ public struct AlertSettings: Sendable {
     public var minWindows: Int64 = 12
     /// A peer group's baseline counts once it has this many windows.
     public var minPeerWindows: Int64 = 30
-    /// "Far above": at least `factor` × the baseline mean and `sigmas` standard deviations above it.
-    public var factor = 10.0
+    /// "Far above" on counts: at least `factor` × the baseline mean and `sigmas` standard deviations above it.
+    public var factor = 5.0
     public var sigmas = 6.0
+    /// "Far above" on export sizes: `exportSigmas` log-scale standard deviations above the usual
+    /// size of one export; the spread counts as at least `minLogSpread` (a principal whose exports
+    /// are all alike is not alerted on the first one twice as big).
+    public var exportSigmas = 7.5
+    public var minLogSpread = 0.5
+    /// Sensitive exports of a principal before its own export-size baseline counts.
+    public var minExports: Int64 = 5
     public var bulkMinRecords: Int64 = 2_000
-    public var piiMinRecords: Int64 = 1_000
-    public var flowMinPulls: Int64 = 10
+    /// PII_HARVEST: fewest distinct personal-data records read one by one in `harvestSpanMs`.
+    public var piiMinRecords: Int64 = 15
+    /// FLOW_REPORT_HARVEST: fewest flow reports or manifests pulled in `harvestSpanMs`.
+    public var flowMinPulls: Int64 = 5
+    /// The trailing span the two harvest rules count over: a harvest paced to stay under a
+    /// per-window threshold still adds up.
+    public var harvestSpanMs: Int64 = 900_000
     public var deniedMin: Int64 = 20
+    /// OFF_HOURS: a session (activity with no gap of `sessionGapMs`) that begins outside working
+    /// hours and reaches `offHoursMinEvents` sensitive events, by a principal with at most
+    /// `offHoursMaxShare` of its earlier sessions begun off hours. Overtime continues a session
+    /// that began in working hours, so it is not one, and does not change the habit.
     public var offHoursMinEvents: Int64 = 3
-    public var offHoursMaxShare = 0.05
+    public var offHoursMaxShare = 0.1
+    public var sessionGapMs: Int64 = 2 * 3_600_000
+    /// Sessions of a principal before its own off-hours habit counts; until then its peer
+    /// group's, once that has `minPeerSessions`.
+    public var offHoursMinSessions: Int64 = 3
+    public var minPeerSessions: Int64 = 10
     public var usualCountryWindows: Int64 = 3
     public var slowMinRecords: Int64 = 5_000
     public var slowFactor = 3.0
+    /// SLOW_EXFILTRATION counts one export as at most this many usual export sizes.
+    public var slowExportCap = 4.0
+    /// Completed days in a principal's daily baseline before SLOW_EXFILTRATION judges it.
+    public var slowMinDays: Int64 = 3
     public var alpha = 0.05
+    /// A rule that keeps firing for one principal raises one alert per this span.
+    public var realertMs: Int64 = 3_600_000
     public init() {}
 }
 
@@ -57,7 +84,7 @@ struct AlertRules: Sendable {
         p.windows >= settings.minWindows && p.firstSeen != .max && end - p.firstSeen >= settings.warmupMs
     }
 
-    /// The figure above which a window is "far above" its baselines; nil while no baseline counts.
+    /// The figure above which a count is "far above" its baselines; nil while no baseline counts.
     func threshold(_ m: Metric, minimum: Int64, own: PrincipalProfile, peers: [Baseline], warm: Bool, needsBaseline: Bool = true) -> Double? {
         var t = Double(minimum)
         var any = false
@@ -68,14 +95,36 @@ struct AlertRules: Sendable {
         return any || !needsBaseline ? t : nil
     }
 
+    /// Distinct personal-data records read one by one, and flow reports pulled, in the trailing
+    /// `harvestSpanMs` up to this window's end.
+    func trailing(_ window: Window, _ a: ActivityWindow, _ p: PrincipalProfile) -> (personal: Int64, flows: Int64) {
+        let from = window.end.millis - settings.harvestSpanMs
+        var sum = (personal: Int64(a.personalIDs.count), flows: a.flowPulls)
+        for (start, v) in p.recent where start >= from && start < window.start.millis { sum.personal += v.personal; sum.flows += v.flows }
+        return sum
+    }
+
+    /// Sessions: a window after a gap of `sessionGapMs` begins a new one. Applied before the rules read the profile.
+    func observeSession(_ a: ActivityWindow, profile p: inout PrincipalProfile, peers: inout [Baseline]) {
+        guard a.events > 0 else { return }
+        if p.lastActive == .min || a.firstEvent - p.lastActive >= settings.sessionGapMs {
+            p.sessionStart = a.firstEvent
+            p.sessionBeganOffHours = a.firstEventOffHours
+            p.sessionOffHoursSensitive = 0
+            p.sessions += 1
+            if a.firstEventOffHours { p.offHoursSessions += 1 }
+            peers[Metric.offHoursSession.rawValue].add(a.firstEventOffHours ? 1 : 0, alpha: settings.alpha)
+        }
+        p.sessionOffHoursSensitive += a.offHoursSensitive
+        p.lastActive = max(p.lastActive, a.lastEvent)
+    }
+
     func evaluate(_ window: Window, _ a: ActivityWindow, profile p: PrincipalProfile, peers: [Baseline]) -> [Alert] {
         let warm = isWarm(p, at: window.end.millis)
         var alerts: [Alert] = []
-        func over(_ rule: AlertRule, _ m: Metric, minimum: Int64, severity: String, needsBaseline: Bool = true, _ extra: [(String, EvidenceValue)] = []) {
+        func over(_ rule: AlertRule, _ m: Metric, _ x: Double, minimum: Int64, severity: String, needsBaseline: Bool = true, _ extra: [(String, EvidenceValue)] = []) {
             guard settings.enabled.contains(rule),
-                  let t = threshold(m, minimum: minimum, own: p, peers: peers, warm: warm, needsBaseline: needsBaseline) else { return }
-            let x = m.value(a)
-            guard x >= t else { return }
+                  let t = threshold(m, minimum: minimum, own: p, peers: peers, warm: warm, needsBaseline: needsBaseline), x >= t else { return }
             alerts.append(Alert(rule: rule, severity: severity, window: window, evidence: [
                 ("observed", .number(x)), ("threshold", .number((t * 100).rounded() / 100)),
                 ("own_baseline_mean", .number(warm ? (p.baselines[m.rawValue].mean * 100).rounded() / 100 : -1)),
@@ -84,10 +133,29 @@ struct AlertRules: Sendable {
                 ("peer_group", .text(a.org + "/" + a.role)),
             ] + extra))
         }
-        over(.bulkExport, .sensitiveExported, minimum: settings.bulkMinRecords, severity: "high")
-        over(.piiHarvest, .personalRecords, minimum: settings.piiMinRecords, severity: "high")
-        over(.flowReportHarvest, .flowPulls, minimum: settings.flowMinPulls, severity: "medium")
-        over(.deniedBurst, .denied, minimum: settings.deniedMin, severity: "medium", needsBaseline: false)
+        if settings.enabled.contains(.bulkExport), a.sensitiveExports > 0 {
+            // The principal's own usual export size once it has one, its peer group's until then.
+            let m = Metric.exportSize.rawValue
+            let own = warm && p.baselines[m].n >= settings.minExports ? p.baselines[m] : nil
+            let peer = peers[m].n >= settings.minPeerWindows ? peers[m] : nil
+            if let base = own ?? peer {
+                let t = max(Double(settings.bulkMinRecords), exp(base.mean + settings.exportSigmas * max(base.sd, settings.minLogSpread)))
+                if Double(a.sensitiveExported) >= t {
+                    alerts.append(Alert(rule: .bulkExport, severity: "high", window: window, evidence: [
+                        ("observed", .number(Double(a.sensitiveExported))), ("threshold", .number(t.rounded())),
+                        ("exports", .int(a.sensitiveExports)), ("usual_export_records", .number(exp(base.mean).rounded())),
+                        ("baseline", .text(own != nil ? "own" : "peer")), ("events", .int(a.events)),
+                        ("distinct_resources", .int(Int64(a.resources.count))), ("peer_group", .text(a.org + "/" + a.role)),
+                    ]))
+                }
+            }
+        }
+        let recent = trailing(window, a, p)
+        over(.piiHarvest, .personalReads, Double(recent.personal), minimum: settings.piiMinRecords, severity: "high",
+             [("span_minutes", .int(settings.harvestSpanMs / 60_000))])
+        over(.flowReportHarvest, .flowPulls, Double(recent.flows), minimum: settings.flowMinPulls, severity: "medium",
+             [("span_minutes", .int(settings.harvestSpanMs / 60_000))])
+        over(.deniedBurst, .denied, Double(a.denied), minimum: settings.deniedMin, severity: "medium", needsBaseline: false)
 
         if settings.enabled.contains(.thirdCountryAccess), warm {
             let unusual = a.thirdCountry.filter { (p.countries[$0.key] ?? 0) < settings.usualCountryWindows }
@@ -98,11 +166,12 @@ struct AlertRules: Sendable {
                 ]))
             }
         }
-        if settings.enabled.contains(.offHours), warm, a.offHoursSensitive >= settings.offHoursMinEvents {
-            let share = Double(p.offHoursWindows) / Double(max(1, p.windows))
-            if share <= settings.offHoursMaxShare {
+        if settings.enabled.contains(.offHours), a.offHoursSensitive > 0, p.sessionBeganOffHours,
+           p.sessionOffHoursSensitive >= settings.offHoursMinEvents, let habit = offHoursHabit(p, peers) {
+            if habit.share <= settings.offHoursMaxShare {
                 alerts.append(Alert(rule: .offHours, severity: "medium", window: window, evidence: [
-                    ("sensitive_events_off_hours", .int(a.offHoursSensitive)), ("usual_off_hours_share", .number((share * 1000).rounded() / 1000)),
+                    ("sensitive_events_off_hours", .int(p.sessionOffHoursSensitive)), ("usual_off_hours_share", .number((habit.share * 1000).rounded() / 1000)),
+                    ("baseline", .text(habit.own ? "own" : "peer")), ("session_began_at", .text(Timestamp(millis: p.sessionStart).description)),
                 ]))
             }
         }
@@ -112,7 +181,7 @@ struct AlertRules: Sendable {
     /// Low and slow: the trailing 24 h of sensitive exports against the daily baseline, once a
     /// day at most (the alert's window is the UTC day), and not when a bulk export already fired.
     func slowExfiltration(_ window: Window, profile p: PrincipalProfile) -> Alert? {
-        guard settings.enabled.contains(.slowExfiltration), isWarm(p, at: window.end.millis), p.daily.n >= 1 else { return nil }
+        guard settings.enabled.contains(.slowExfiltration), isWarm(p, at: window.end.millis), p.daily.n >= settings.slowMinDays else { return nil }
         let hour = window.start.millis.floorDiv(3_600_000)
         let trailing = p.hourly.filter { $0.key > hour - 24 }.values.reduce(0, +)
         let threshold = max(Double(settings.slowMinRecords), settings.slowFactor * p.daily.mean, p.daily.mean + settings.sigmas * p.daily.sd)
@@ -127,20 +196,54 @@ struct AlertRules: Sendable {
                      ])
     }
 
-    /// The profile after a window: baselines (not from figures that raised an alert), countries,
-    /// off-hours share, hourly and daily export totals.
+    /// The share of sessions begun off hours before this one: the principal's own after
+    /// `offHoursMinSessions` sessions, its peer group's before (nil while neither has enough).
+    /// A service that runs round the clock has one endless session, so it is never judged.
+    func offHoursHabit(_ p: PrincipalProfile, _ peers: [Baseline]) -> (share: Double, own: Bool)? {
+        let earlier = p.sessions - 1, earlierOff = p.offHoursSessions - (p.sessionBeganOffHours ? 1 : 0)
+        if earlier >= settings.offHoursMinSessions { return (Double(earlierOff) / Double(earlier), true) }
+        let peer = peers[Metric.offHoursSession.rawValue]
+        return peer.n >= settings.minPeerSessions && earlier >= 1 ? (peer.mean, false) : nil
+    }
+
+    /// Whether an alert of this rule goes out now, or repeats one raised less than `realertMs` ago.
+    func isRepeat(_ rule: AlertRule, _ window: Window, _ p: PrincipalProfile) -> Bool {
+        guard let last = p.lastAlert[rule.rawValue] else { return false }
+        return window.end.millis - last < settings.realertMs
+    }
+
+    /// The profile after a window: baselines (not from figures that raised an alert, nor from
+    /// PII reads still inside the span of one that did), countries, off-hours share, hourly and
+    /// daily export totals.
     func learn(_ window: Window, _ a: ActivityWindow, fired: Set<AlertRule>, profile p: inout PrincipalProfile, peers: inout [Baseline]) {
-        let skip: [Metric: AlertRule] = [.sensitiveExported: .bulkExport, .personalRecords: .piiHarvest, .flowPulls: .flowReportHarvest, .denied: .deniedBurst]
-        for m in Metric.allCases where !fired.contains(skip[m]!) {
-            p.baselines[m.rawValue].add(m.value(a), alpha: settings.alpha)
-            peers[m.rawValue].add(m.value(a), alpha: settings.alpha)
+        func add(_ m: Metric, _ x: Double, clip: Double? = nil) {
+            p.baselines[m.rawValue].add(x, alpha: settings.alpha, clip: clip, floor: settings.minLogSpread)
+            peers[m.rawValue].add(x, alpha: settings.alpha, clip: clip, floor: settings.minLogSpread)
         }
+        if a.sensitiveExports > 0 && !fired.contains(.bulkExport) {
+            add(.exportSize, log(max(1, Double(a.sensitiveExported) / Double(a.sensitiveExports))), clip: 2.5)
+        }
+        // A harvest stays in the trailing figures for a span after its alert: not a baseline either.
+        func quiet(_ rule: AlertRule) -> Bool {
+            !fired.contains(rule) && !(p.lastAlert[rule.rawValue].map { window.end.millis - $0 < settings.harvestSpanMs } ?? false)
+        }
+        let recent = trailing(window, a, p)
+        if quiet(.piiHarvest) { add(.personalReads, Double(recent.personal)) }
+        if quiet(.flowReportHarvest) { add(.flowPulls, Double(recent.flows)) }
+        if !fired.contains(.deniedBurst) { add(.denied, Double(a.denied)) }
+        p.recent[window.start.millis] = (Int64(a.personalIDs.count), a.flowPulls)
+        p.recent = p.recent.filter { $0.key >= window.end.millis - settings.harvestSpanMs }
         p.firstSeen = min(p.firstSeen, a.firstEvent)
         p.windows += 1
-        if a.offHoursEvents > 0 && !fired.contains(.offHours) { p.offHoursWindows += 1 }
         if !fired.contains(.thirdCountryAccess) { for c in a.countries { p.countries[c, default: 0] += 1 } }
         let hour = window.start.millis.floorDiv(3_600_000)
-        p.hourly[hour, default: 0] += a.sensitiveExported
+        // Low-and-slow volume counts each export at most `slowExportCap` times the usual export
+        // size: one big legitimate export (a month-end report) is BULK_EXPORT's business, and
+        // must not look like a day of steady leaking.
+        var volume = a.sensitiveExported
+        let sizes = p.baselines[Metric.exportSize.rawValue].n >= settings.minExports ? p.baselines[Metric.exportSize.rawValue] : peers[Metric.exportSize.rawValue]
+        if sizes.n > 0 { volume = min(volume, Int64(Double(a.sensitiveExports) * settings.slowExportCap * exp(sizes.mean))) }
+        p.hourly[hour, default: 0] += volume
         p.hourly = p.hourly.filter { $0.key > hour - 72 }
         let day = window.start.millis.floorDiv(86_400_000)
         if day != p.lastDay {
@@ -149,8 +252,7 @@ struct AlertRules: Sendable {
             p.lastDay = day
             p.lastDayTotal = 0
         }
-        p.lastDayTotal += a.sensitiveExported
-        for rule in fired { p.lastAlert[rule.rawValue] = window.end.millis }
+        p.lastDayTotal += volume
     }
 }
 
@@ -197,15 +299,16 @@ final class AccessActivityTracker: StreamHandler {
                 var profile = try profiles.get(principal).map(PrincipalProfile.decode) ?? PrincipalProfile()
                 let peerKey = a.org + "|" + a.role
                 var peers = try peerStore.get(peerKey).map(Self.decodePeers) ?? Array(repeating: Baseline(), count: Metric.allCases.count)
+                rules.observeSession(a, profile: &profile, peers: &peers)
                 var alerts = rules.evaluate(window, a, profile: profile, peers: peers)
-                var fired = Set(alerts.map(\.rule))
-                rules.learn(window, a, fired: fired, profile: &profile, peers: &peers)
-                if let slow = rules.slowExfiltration(window, profile: profile) {
-                    alerts.append(slow)
-                    fired.insert(.slowExfiltration)
-                    profile.lastAlert[AlertRule.slowExfiltration.rawValue] = window.end.millis
+                rules.learn(window, a, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers)
+                if !alerts.contains(where: { $0.rule == .bulkExport }), let slow = rules.slowExfiltration(window, profile: profile) { alerts.append(slow) }
+                // A rule that keeps firing raises one alert per realert span; its figures stay out of the baselines all the same.
+                alerts.removeAll { rules.isRepeat($0.rule, window, profile) }
+                for alert in alerts {
+                    emitAlert(alert, principal, lastEvent: a.lastEvent, context)
+                    profile.lastAlert[alert.rule.rawValue] = window.end.millis
                 }
-                for alert in alerts { emitAlert(alert, principal, lastEvent: a.lastEvent, context) }
                 profiles.put(principal, profile.encode())
                 peerStore.put(peerKey, Self.encodePeers(peers))
             } catch { failure = error }

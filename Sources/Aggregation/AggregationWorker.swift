@@ -21,17 +21,26 @@ public enum AggregationWorker {
             Setting("aggregation.alerts.warmup", .duration(.seconds(0)...(.seconds(30 * 86_400))), default: "24h", "Event time of a principal before its own baseline counts (until then only its peer group's does, and rules without one hold back)."),
             Setting("aggregation.alerts.min_windows", .int(1...100_000), default: "12", "Active windows of a principal before its own baseline counts."),
             Setting("aggregation.alerts.min_peer_windows", .int(1...1_000_000), default: "30", "Windows of a peer group (org and role) before its baseline counts."),
-            Setting("aggregation.alerts.factor", .string, default: "10", "\"Far above\": at least this many times the baseline mean…"),
+            Setting("aggregation.alerts.factor", .string, default: "5", "\"Far above\" for counts (PII_HARVEST, FLOW_REPORT_HARVEST, DENIED_BURST): at least this many times the baseline mean…"),
             Setting("aggregation.alerts.sigmas", .string, default: "6", "…and this many standard deviations above it."),
+            Setting("aggregation.alerts.export_sigmas", .string, default: "7.5", "BULK_EXPORT: a window's sensitive exports this many log-scale standard deviations above the usual size of one export (the principal's own, its peer group's while it warms up)…"),
+            Setting("aggregation.alerts.min_log_spread", .string, default: "0.5", "…counting the spread of export sizes as at least this (ln units; 0.5 is a factor of 1.65)."),
+            Setting("aggregation.alerts.min_exports", .int(1...100_000), default: "5", "BULK_EXPORT: windows with sensitive exports before a principal's own export-size baseline counts."),
             Setting("aggregation.alerts.bulk_min_records", .int(1...Int(Int32.max)), default: "2000", "BULK_EXPORT: fewest confidential/restricted records exported in a window."),
-            Setting("aggregation.alerts.pii_min_records", .int(1...Int(Int32.max)), default: "1000", "PII_HARVEST: fewest personal-data records read in a window."),
-            Setting("aggregation.alerts.flow_min_pulls", .int(1...100_000), default: "10", "FLOW_REPORT_HARVEST: fewest flow reports or manifests pulled in a window."),
+            Setting("aggregation.alerts.pii_min_records", .int(1...Int(Int32.max)), default: "15", "PII_HARVEST: fewest distinct personal-data records (consignees, parcels by id) read one by one in the span."),
+            Setting("aggregation.alerts.harvest_span", .duration(.seconds(60)...(.seconds(86_400))), default: "15m", "PII_HARVEST and FLOW_REPORT_HARVEST count over this trailing span (in whole activity windows), so a harvest paced under a per-window threshold still adds up."),
+            Setting("aggregation.alerts.flow_min_pulls", .int(1...100_000), default: "5", "FLOW_REPORT_HARVEST: fewest flow reports or manifests pulled in the span."),
             Setting("aggregation.alerts.denied_min", .int(1...100_000), default: "20", "DENIED_BURST: fewest denied requests in a window."),
-            Setting("aggregation.alerts.off_hours_min_events", .int(1...100_000), default: "3", "OFF_HOURS: fewest sensitive events outside working hours in a window…"),
-            Setting("aggregation.alerts.off_hours_max_share", .string, default: "0.05", "…by a principal with at most this share of its windows off hours."),
+            Setting("aggregation.alerts.off_hours_min_events", .int(1...100_000), default: "3", "OFF_HOURS: fewest sensitive events in a session that began outside working hours…"),
+            Setting("aggregation.alerts.off_hours_max_share", .string, default: "0.1", "…by a principal with at most this share of its earlier sessions begun off hours."),
+            Setting("aggregation.alerts.session_gap", .duration(.seconds(60)...(.seconds(86_400))), default: "2h", "OFF_HOURS: a gap without events that ends a session (overtime continues a session that began in working hours; it is not a new one)."),
+            Setting("aggregation.alerts.off_hours_min_sessions", .int(1...100_000), default: "3", "OFF_HOURS: sessions of a principal before its own habit counts (until then its peer group's)."),
+            Setting("aggregation.alerts.min_peer_sessions", .int(1...1_000_000), default: "10", "OFF_HOURS: sessions of a peer group before its habit counts."),
+            Setting("aggregation.alerts.realert_after", .duration(.seconds(0)...(.seconds(7 * 86_400))), default: "1h", "A rule that keeps firing for one principal raises one alert per this span."),
             Setting("aggregation.alerts.usual_country_windows", .int(1...100_000), default: "3", "THIRD_COUNTRY_ACCESS: windows from a country before it is usual for the principal."),
             Setting("aggregation.alerts.slow_min_records", .int(1...Int(Int32.max)), default: "5000", "SLOW_EXFILTRATION: fewest sensitive records exported in the trailing 24 h…"),
             Setting("aggregation.alerts.slow_factor", .string, default: "3", "…and at least this many times the principal's daily baseline."),
+            Setting("aggregation.alerts.slow_min_days", .int(1...365), default: "3", "SLOW_EXFILTRATION: completed days in a principal's daily baseline before the rule judges it."),
             Setting("aggregation.topics.parcels_in", .name, default: Catalogue.parcelsRedacted, "PII-free parcel events."),
             Setting("aggregation.topics.risk_in", .name, default: Catalogue.customsRisk, "Risk scores."),
             Setting("aggregation.topics.access_in", .name, default: Catalogue.accessTagged, "Tagged access events."),
@@ -62,15 +71,24 @@ public enum AggregationWorker {
         alerts.minPeerWindows = Int64(config.int("aggregation.alerts.min_peer_windows"))
         alerts.factor = try number("aggregation.alerts.factor")
         alerts.sigmas = try number("aggregation.alerts.sigmas")
+        alerts.exportSigmas = try number("aggregation.alerts.export_sigmas")
+        alerts.minLogSpread = try number("aggregation.alerts.min_log_spread")
+        alerts.minExports = Int64(config.int("aggregation.alerts.min_exports"))
         alerts.bulkMinRecords = Int64(config.int("aggregation.alerts.bulk_min_records"))
         alerts.piiMinRecords = Int64(config.int("aggregation.alerts.pii_min_records"))
+        alerts.harvestSpanMs = ms(config.duration("aggregation.alerts.harvest_span"))
         alerts.flowMinPulls = Int64(config.int("aggregation.alerts.flow_min_pulls"))
         alerts.deniedMin = Int64(config.int("aggregation.alerts.denied_min"))
         alerts.offHoursMinEvents = Int64(config.int("aggregation.alerts.off_hours_min_events"))
         alerts.offHoursMaxShare = try number("aggregation.alerts.off_hours_max_share")
+        alerts.sessionGapMs = ms(config.duration("aggregation.alerts.session_gap"))
+        alerts.realertMs = ms(config.duration("aggregation.alerts.realert_after"))
+        alerts.offHoursMinSessions = Int64(config.int("aggregation.alerts.off_hours_min_sessions"))
+        alerts.minPeerSessions = Int64(config.int("aggregation.alerts.min_peer_sessions"))
         alerts.usualCountryWindows = Int64(config.int("aggregation.alerts.usual_country_windows"))
         alerts.slowMinRecords = Int64(config.int("aggregation.alerts.slow_min_records"))
         alerts.slowFactor = try number("aggregation.alerts.slow_factor")
+        alerts.slowMinDays = Int64(config.int("aggregation.alerts.slow_min_days"))
         let grace = config.duration("aggregation.flows.grace")
         let flowSpec = WindowSpec(size: config.duration("aggregation.flows.window"), grace: grace)
         let riskSpec = WindowSpec(size: config.duration("aggregation.risk.window"), grace: grace)

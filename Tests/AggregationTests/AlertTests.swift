@@ -83,7 +83,9 @@ struct AlertTests {
         big.action = "export"; big.records = 50_000
         rig.send(big, at: monday + 9 * 3_600_000)  // day one: no baseline yet
         #expect(rig.alerts.isEmpty)
-        rig.habits(days: 2, start: monday + 86_400_000)
+        var usual = Access()
+        usual.action = "export"  // exports of 10–39 records every 10 minutes: the usual size
+        rig.habits(usual, days: 2, start: monday + 86_400_000)
         let day4 = day3 + 86_400_000
         rig.send(big, at: day4 + 10 * 3_600_000)
         rig.send(Access(), at: day4 + 10 * 3_600_000 + 7 * 60_000)  // stream time passes window end + grace
@@ -94,7 +96,7 @@ struct AlertTests {
         #expect((alert["window"] as? [String: Any])?["start"] as? String == "2026-11-26T10:00:00.000Z")
         let again = AccessRig()
         again.send(big, at: monday + 9 * 3_600_000)
-        again.habits(days: 2, start: monday + 86_400_000)
+        again.habits(usual, days: 2, start: monday + 86_400_000)
         again.send(big, at: day4 + 10 * 3_600_000)
         again.send(Access(), at: day4 + 10 * 3_600_000 + 7 * 60_000)
         #expect(again.alerts.first?["alert_id"] as? String == alert["alert_id"] as? String, "same principal, rule and window: same id")
@@ -147,6 +149,31 @@ struct AlertTests {
         #expect(svc.alerts.isEmpty, "\(svc.alerts)")
     }
 
+    @Test("Paced harvests add up over the span; overtime that continues a working session is not OFF_HOURS")
+    func pacingAndOvertime() {
+        let rig = AccessRig()
+        rig.habits(days: 3)
+        var pii = Access()
+        pii.resource = "consignee"; pii.personal = 1; pii.records = 1; pii.level = "restricted"
+        let t = day3 + 86_400_000 + 9 * 3_600_000
+        // 5 distinct consignees a window (no window alone reaches the minimum of 15), 20 minutes long.
+        for i in 0..<20 { var e = pii; e.resourceID = "c\(i)"; rig.send(e, at: t + Int64(i) * 60_000) }
+        rig.send(Access(), at: t + 3_600_000)
+        #expect(rig.rules() == ["PII_HARVEST"], "\(rig.alerts)")
+        let evidence = rig.alerts.first?["evidence"] as? [String: Any]
+        #expect(evidence?["observed"] as? Double ?? 0 >= 15 && evidence?["span_minutes"] as? Int == 15)
+
+        let late = AccessRig()
+        late.habits(days: 3)
+        // Day four: the usual 08:00–17:00, then working on until 21:00, off hours.
+        late.habits(days: 1, start: monday + 3 * 86_400_000)
+        var overtime = Access()
+        overtime.offHours = true
+        for m in stride(from: 17 * 60, to: 21 * 60, by: 1) { late.send(overtime, at: monday + 3 * 86_400_000 + Int64(m) * 60_000) }
+        late.send(Access(), at: monday + 4 * 86_400_000 + 9 * 3_600_000)
+        #expect(late.alerts.isEmpty, "\(late.alerts)")
+    }
+
     @Test("SLOW_EXFILTRATION: a day of exports well over the daily baseline, no single window over the bulk threshold; once a day")
     func slow() {
         var settings = AlertSettings()
@@ -154,11 +181,11 @@ struct AlertTests {
         let rig = AccessRig(settings: settings)
         var daily = Access()
         daily.action = "export"; daily.records = 20
-        rig.habits(daily, days: 3)
-        var t = monday + 3 * 86_400_000 + 8 * 3_600_000
+        rig.habits(daily, days: 4)  // the first, partial day does not count: three days of baseline
+        var t = monday + 4 * 86_400_000 + 8 * 3_600_000
         var leak = Access()
         leak.action = "export"; leak.records = 150
-        for _ in 0..<54 {  // 54 windows × 150 records: 8,100 records, each window far below 2,000
+        for _ in 0..<54 {  // 54 windows × 150 records (counted as at most 4 usual exports each), each window far below 2,000
             rig.send(leak, at: t)
             t += 10 * 60_000
         }
