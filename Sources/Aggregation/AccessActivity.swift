@@ -56,6 +56,9 @@ struct ActivityWindow {
     var personalIDs: Set<String> = []
     /// Flow reports and manifests pulled.
     var flowPulls: Int64 = 0
+    /// The distinct flow reports and manifests pulled (kind and id or filter): a harvest pulls
+    /// many different ones, a supervisor the same few flights' manifests again and again.
+    var flowResources: Set<String> = []
     var offHoursSensitive: Int64 = 0
     /// Events outside working hours (any data): the principal's habit.
     var offHoursEvents: Int64 = 0
@@ -89,7 +92,10 @@ struct ActivityWindow {
         if a.personalRecords > 0, let id = a.log.resource.id, personalIDs.count < Self.maxResources {
             personalIDs.insert(a.log.resource.kind + ":" + id)
         }
-        if a.log.resource.kind == "flow_report" || a.log.resource.kind == "manifest" { flowPulls += 1 }
+        if a.log.resource.kind == "flow_report" || a.log.resource.kind == "manifest" {
+            flowPulls += 1
+            if flowResources.count < Self.maxResources { flowResources.insert(a.log.resource.kind + ":" + (a.log.resource.id ?? a.log.resource.filter ?? "*")) }
+        }
         if a.sensitive && a.offHours { offHoursSensitive += 1 }
         if a.sensitive && a.jurisdiction == "third_country" { thirdCountry[a.log.source.country ?? "??", default: 0] += 1 }
     }
@@ -102,7 +108,7 @@ struct ActivityWindow {
         map(recordsByClass); map(bytesByClass); set(resources); set(countries)
         w.int(sensitiveExported); w.int(personalRecords); w.int(flowPulls); w.int(offHoursSensitive); w.int(offHoursEvents)
         map(thirdCountry); w.int(firstEvent); w.int(lastEvent)
-        w.int(sensitiveExports); set(personalIDs); w.int(firstEventOffHours ? 1 : 0)
+        w.int(sensitiveExports); set(personalIDs); w.int(firstEventOffHours ? 1 : 0); set(flowResources)
         return w.bytes
     }
 
@@ -123,7 +129,7 @@ struct ActivityWindow {
         a.recordsByClass = try map(); a.bytesByClass = try map(); a.resources = try set(); a.countries = try set()
         a.sensitiveExported = try r.int(); a.personalRecords = try r.int(); a.flowPulls = try r.int(); a.offHoursSensitive = try r.int(); a.offHoursEvents = try r.int()
         a.thirdCountry = try map(); a.firstEvent = try r.int(); a.lastEvent = try r.int()
-        a.sensitiveExports = try r.int(); a.personalIDs = try set(); a.firstEventOffHours = try r.int() != 0
+        a.sensitiveExports = try r.int(); a.personalIDs = try set(); a.firstEventOffHours = try r.int() != 0; a.flowResources = try set()
         return a
     }
 }
@@ -165,7 +171,8 @@ enum Metric: Int, CaseIterable {
     case exportSize
     /// Distinct personal-data records read one by one in the trailing 15 minutes: PII_HARVEST.
     case personalReads
-    /// Flow reports and manifests pulled in the trailing 15 minutes: FLOW_REPORT_HARVEST.
+    /// Distinct flow reports and manifests pulled in the trailing 15 minutes (per-window distinct
+    /// counts, summed): FLOW_REPORT_HARVEST.
     case flowPulls
     /// Denied requests: DENIED_BURST.
     case denied

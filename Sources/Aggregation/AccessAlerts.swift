@@ -34,7 +34,7 @@ public struct AlertSettings: Sendable {
     public var bulkMinRecords: Int64 = 2_000
     /// PII_HARVEST: fewest distinct personal-data records read one by one in `harvestSpanMs`.
     public var piiMinRecords: Int64 = 15
-    /// FLOW_REPORT_HARVEST: fewest flow reports or manifests pulled in `harvestSpanMs`.
+    /// FLOW_REPORT_HARVEST: fewest distinct flow reports or manifests pulled in `harvestSpanMs`.
     public var flowMinPulls: Int64 = 5
     /// The trailing span the two harvest rules count over: a harvest paced to stay under a
     /// per-window threshold still adds up.
@@ -99,7 +99,7 @@ struct AlertRules: Sendable {
     /// `harvestSpanMs` up to this window's end.
     func trailing(_ window: Window, _ a: ActivityWindow, _ p: PrincipalProfile) -> (personal: Int64, flows: Int64) {
         let from = window.end.millis - settings.harvestSpanMs
-        var sum = (personal: Int64(a.personalIDs.count), flows: a.flowPulls)
+        var sum = (personal: Int64(a.personalIDs.count), flows: Int64(a.flowResources.count))
         for (start, v) in p.recent where start >= from && start < window.start.millis { sum.personal += v.personal; sum.flows += v.flows }
         return sum
     }
@@ -231,7 +231,7 @@ struct AlertRules: Sendable {
         if quiet(.piiHarvest) { add(.personalReads, Double(recent.personal)) }
         if quiet(.flowReportHarvest) { add(.flowPulls, Double(recent.flows)) }
         if !fired.contains(.deniedBurst) { add(.denied, Double(a.denied)) }
-        p.recent[window.start.millis] = (Int64(a.personalIDs.count), a.flowPulls)
+        p.recent[window.start.millis] = (Int64(a.personalIDs.count), Int64(a.flowResources.count))
         p.recent = p.recent.filter { $0.key >= window.end.millis - settings.harvestSpanMs }
         p.firstSeen = min(p.firstSeen, a.firstEvent)
         p.windows += 1

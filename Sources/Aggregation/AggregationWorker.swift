@@ -29,7 +29,7 @@ public enum AggregationWorker {
             Setting("aggregation.alerts.bulk_min_records", .int(1...Int(Int32.max)), default: "2000", "BULK_EXPORT: fewest confidential/restricted records exported in a window."),
             Setting("aggregation.alerts.pii_min_records", .int(1...Int(Int32.max)), default: "15", "PII_HARVEST: fewest distinct personal-data records (consignees, parcels by id) read one by one in the span."),
             Setting("aggregation.alerts.harvest_span", .duration(.seconds(60)...(.seconds(86_400))), default: "15m", "PII_HARVEST and FLOW_REPORT_HARVEST count over this trailing span (in whole activity windows), so a harvest paced under a per-window threshold still adds up."),
-            Setting("aggregation.alerts.flow_min_pulls", .int(1...100_000), default: "5", "FLOW_REPORT_HARVEST: fewest flow reports or manifests pulled in the span."),
+            Setting("aggregation.alerts.flow_min_pulls", .int(1...100_000), default: "5", "FLOW_REPORT_HARVEST: fewest distinct flow reports or manifests (by lane, period, flight) pulled in the span."),
             Setting("aggregation.alerts.denied_min", .int(1...100_000), default: "20", "DENIED_BURST: fewest denied requests in a window."),
             Setting("aggregation.alerts.off_hours_min_events", .int(1...100_000), default: "3", "OFF_HOURS: fewest sensitive events in a session that began outside working hours…"),
             Setting("aggregation.alerts.off_hours_max_share", .string, default: "0.1", "…by a principal with at most this share of its earlier sessions begun off hours."),

@@ -115,7 +115,9 @@ struct AlertTests {
         t += 3_600_000
         var flow = Access()
         flow.resource = "flow_report"; flow.level = "restricted"; flow.records = 1
-        for i in 0..<25 { rig.send(flow, at: t + Int64(i) * 1000) }
+        for _ in 0..<25 { rig.send(flow, at: t) }  // the same report 25 times: re-reading, not harvesting
+        t += 3_600_000
+        for i in 0..<25 { var e = flow; e.resourceID = "lane-\(i)"; rig.send(e, at: t + Int64(i) * 1000) }
         t += 3_600_000
         var denied = Access()
         denied.outcome = "denied"
