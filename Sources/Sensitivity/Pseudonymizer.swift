@@ -20,12 +20,41 @@ public struct Pseudonymizer: Sendable {
     public func pseudonym(_ value: String, kind: String) -> String {
         let message = Array((kind + "\u{1F}" + Self.normalise(value)).utf8)
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))
-        let b64 = Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        return "ps_" + b64.prefix(22)
+        return mac.withUnsafeBytes { Self.base64URLPrefix($0, characters: 22, prefix: "ps_") }
+    }
+
+    static let base64URL = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// The first `characters` base64url characters of `bytes` (no padding), after `prefix`.
+    static func base64URLPrefix(_ bytes: UnsafeRawBufferPointer, characters: Int, prefix: String) -> String {
+        var out = Array(prefix.utf8)
+        out.reserveCapacity(out.count + characters)
+        var i = 0
+        while out.count < prefix.utf8.count + characters {
+            let b0 = UInt32(bytes[i]), b1 = i + 1 < bytes.count ? UInt32(bytes[i + 1]) : 0, b2 = i + 2 < bytes.count ? UInt32(bytes[i + 2]) : 0
+            let group = b0 << 16 | b1 << 8 | b2
+            for shift in [18, 12, 6, 0] where out.count < prefix.utf8.count + characters {
+                out.append(base64URL[Int(group >> UInt32(shift) & 63)])
+            }
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func normalise(_ value: String) -> String {
-        value.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil)
+        // ASCII (most values): folding is lower-casing, so skip Foundation's Unicode folding.
+        if value.utf8.allSatisfy({ $0 < 0x80 }) {
+            var out: [UInt8] = []
+            out.reserveCapacity(value.utf8.count)
+            var pendingSpace = false
+            for b in value.utf8 {
+                if b == 0x20 || (b >= 0x09 && b <= 0x0D) { pendingSpace = !out.isEmpty; continue }
+                if pendingSpace { out.append(0x20); pendingSpace = false }
+                out.append(b >= 0x41 && b <= 0x5A ? b + 32 : b)
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        return value.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil)
             .split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
     }
 
