@@ -3,7 +3,7 @@ import FleetConfig
 
 /// Settings every worker has. A worker's own settings come after these in its spec.
 public enum RuntimeSettings {
-    public static func common(worker: String, httpPort: Int) -> [Setting] {
+    public static func common(worker: String, httpPort: Int, prefetchKBytes: Int = librdkafkaPrefetchKBytes) -> [Setting] {
         let short = Catalogue.shortName(worker)
         return [
             Setting("http.port", .int(1...65535), default: String(httpPort), "Port of /healthz, /readyz and /metrics."),
@@ -15,6 +15,8 @@ public enum RuntimeSettings {
             Setting("instance.id", .string, default: "", "Stable id of this instance (default: host name); part of the transactional.id so a restart fences its predecessor at once."),
             Setting("batch.max_records", .int(1...100_000), default: "5000", "Most records taken from one poll."),
             Setting("batch.max_wait", .duration(.milliseconds(1)...(.seconds(10))), default: "50ms", "Longest a poll waits for records."),
+            Setting("consumer.prefetch_kbytes", .int(1024...2_097_151), default: String(prefetchKBytes),
+                    "How much each of the worker's consumers prefetches (librdkafka queued.max.messages.kbytes, unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES is set): most of a worker's memory. CPU-bound workers need little; fast ones starve with little (BENCHMARKS.md)."),
             Setting("commit.interval", .duration(.milliseconds(1)...(.seconds(60))), default: "100ms",
                     "How often a transaction is committed (exactly_once) or offsets are committed (at_least_once)."),
             Setting("record.max_bytes", .int(1024...(64 << 20)), default: String(1 << 20), "Larger input records go to the dead-letter topic unread, with their first 64 KiB and their size (cw.dlq.original-bytes)."),
@@ -31,6 +33,9 @@ public enum RuntimeSettings {
                     "How often to check the reference files for changes (SIGHUP reloads at once)."),
         ]
     }
+
+    /// librdkafka's own default of queued.max.messages.kbytes.
+    public static let librdkafkaPrefetchKBytes = 65_536
 
     /// librdkafka defaults of the fleet; any `KAFKA_*` variable or `kafka:` entry overrides them.
     public static let kafkaDefaults: [String: String] = [
@@ -53,6 +58,7 @@ public struct RuntimeOptions: Sendable {
     public var instanceID: String
     public var maxBatch: Int
     public var maxWait: Duration
+    public var prefetchKBytes: Int
     public var commitInterval: Duration
     public var maxRecordBytes: Int
     public var shutdownDeadline: Duration
@@ -74,6 +80,7 @@ public struct RuntimeOptions: Sendable {
         instanceID = instance.isEmpty ? RuntimeOptions.hostName() : instance
         maxBatch = config.int("batch.max_records")
         maxWait = config.duration("batch.max_wait")
+        prefetchKBytes = config.int("consumer.prefetch_kbytes")
         commitInterval = config.duration("commit.interval")
         maxRecordBytes = config.int("record.max_bytes")
         shutdownDeadline = config.duration("shutdown.deadline")

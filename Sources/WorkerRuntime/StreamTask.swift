@@ -222,6 +222,7 @@ final class StreamTask: @unchecked Sendable {
         consumerProps["enable.auto.commit"] = "false"
         consumerProps["partition.assignment.strategy"] = definition.assignor
         if consumerProps["auto.offset.reset"] == nil { consumerProps["auto.offset.reset"] = "earliest" }
+        if consumerProps["queued.max.messages.kbytes"] == nil { consumerProps["queued.max.messages.kbytes"] = String(options.prefetchKBytes) }
         consumerProps.removeValue(forKey: "partitioner")  // a producer property
         consumer = try KafkaConsumer(properties: consumerProps)
 
