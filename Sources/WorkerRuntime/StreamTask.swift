@@ -187,7 +187,30 @@ final class StreamTask: @unchecked Sendable {
                 let described = try admin.listTopics(timeout: .seconds(10))
                 let existing = Set(described.map(\.name))
                 for t in described { context.partitionCounts[t.name] = Int32(t.partitions.count) }
-                let missing = requiredTopics.filter { !existing.contains($0) }
+                var missing = requiredTopics.filter { !existing.contains($0) }
+                // The task owns its changelogs, as a Kafka Streams application does: once every
+                // other topic is there, it creates the missing ones itself (compacted, partitioned
+                // as its inputs), so a new group.id needs no `cargowatch topics create` first.
+                let changelogs = Set(stores.definitions.map { changelog($0.name) })
+                if !missing.isEmpty && missing.allSatisfy(changelogs.contains) {
+                    let partitions = definition.inputs.compactMap { context.partitionCounts[$0] }.max() ?? 1
+                    let results = try admin.createTopics(missing.map {
+                        TopicSpec(name: $0, partitions: partitions, config: ["cleanup.policy": "compact", "min.compaction.lag.ms": "0"])
+                    })
+                    missing = []
+                    for (name, result) in results.sorted(by: { $0.key < $1.key }) {
+                        switch result {
+                        case .created:
+                            context.partitionCounts[name] = partitions
+                            logger.notice("created changelog topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)"])
+                        case .alreadyExists:  // another instance was faster: list again
+                            missing.append(name)
+                        case .failed(let e):
+                            missing.append(name)
+                            logger.error("cannot create changelog topic (retrying)", metadata: ["topic": "\(name)", "error": "\(e)"])
+                        }
+                    }
+                }
                 health.update {
                     $0.missingTopics = missing
                     $0.brokerReachable = true

@@ -39,6 +39,32 @@ struct ReadinessTests {
         #expect(out.last?.value == "k7:2:b")
     }
 
+    @Test("A new group.id: the worker creates its changelogs (partitioned as its input) and its state survives a restart")
+    func createsItsChangelogs() throws {
+        let s = ProbeWorkerTests.Setup(input: Broker.unique("own-cl-in"), output: Broker.unique("own-cl-out"), dlq: Broker.unique("own-cl-dlq"),
+                                       group: Broker.unique("own-cl-g"))
+        try Broker.createTopics([s.input, s.output, s.dlq], partitions: 3)  // no changelogs
+        try Broker.produce(s.input, (0..<300).map { ("k\($0 % 30)", "a") })
+        let first = try WorkerProcess(executable: "probe-worker", environment: s.environment)
+        #expect(first.waitReady(), "\(first.log.suffix(1500))")
+        _ = try Broker.read(s.output, count: 300, idle: .seconds(3), timeout: .seconds(120))
+        first.signal(SIGTERM)
+        #expect(first.waitExit() == 0)
+        #expect(first.log.contains("created changelog topic"))
+        let admin = try KafkaAdmin(properties: ["bootstrap.servers": try Broker.require()])
+        let topics = Dictionary(uniqueKeysWithValues: try admin.listTopics().map { ($0.name, $0.partitions.count) })
+        for store in ["counts", "_runtime"] {
+            #expect(topics[TaskDefinition.changelogTopic(group: s.group, store: store)] == 3, "\(store)")
+        }
+        // The next instance restores the counts from the changelogs it created.
+        let second = try WorkerProcess(executable: "probe-worker", environment: s.environment)
+        defer { second.killHard() }
+        #expect(second.waitReady())
+        try Broker.produce(s.input, [("k7", "b")])
+        let out = try Broker.read(s.output, count: 301, idle: .seconds(3), timeout: .seconds(120))
+        #expect(out.count == 301 && out.contains { $0.value == "k7:11:b" }, "\(out.suffix(3))")
+    }
+
     @Test("at_least_once: idempotent producer, offsets committed after delivery; nothing lost")
     func atLeastOnce() throws {
         let s = try tests.setup("alos")
