@@ -50,18 +50,12 @@ struct ActivityWindow {
     /// Confidential or restricted records exported or downloaded (allowed requests), and in how many requests.
     var sensitiveExported: Int64 = 0
     var sensitiveExports: Int64 = 0
-    /// Records holding personal data touched (allowed requests).
-    var personalRecords: Int64 = 0
     /// Distinct personal-data records read one by one (by id): what PII_HARVEST counts.
     var personalIDs: Set<String> = []
-    /// Flow reports and manifests pulled.
-    var flowPulls: Int64 = 0
     /// The distinct flow reports and manifests pulled (kind and id or filter): a harvest pulls
     /// many different ones, a supervisor the same few flights' manifests again and again.
     var flowResources: Set<String> = []
     var offHoursSensitive: Int64 = 0
-    /// Events outside working hours (any data): the principal's habit.
-    var offHoursEvents: Int64 = 0
     /// Sensitive accesses from third-country jurisdictions, by country.
     var thirdCountry: [String: Int64] = [:]
     var firstEvent: Int64 = .max
@@ -81,20 +75,17 @@ struct ActivityWindow {
         if resources.count < Self.maxResources {
             resources.insert(a.log.resource.kind + ":" + (a.log.resource.id ?? a.log.resource.filter ?? "*"))
         }
-        if a.offHours { offHoursEvents += 1 }
         if a.log.denied { denied += 1; return }
         for c in a.classes {
             recordsByClass[c, default: 0] += a.log.records
             bytesByClass[c, default: 0] += a.log.bytes
         }
         if a.sensitive && a.isExport { sensitiveExported += a.log.records; sensitiveExports += 1 }
-        personalRecords += a.personalRecords
         if a.personalRecords > 0, let id = a.log.resource.id, personalIDs.count < Self.maxResources {
             personalIDs.insert(a.log.resource.kind + ":" + id)
         }
-        if a.log.resource.kind == "flow_report" || a.log.resource.kind == "manifest" {
-            flowPulls += 1
-            if flowResources.count < Self.maxResources { flowResources.insert(a.log.resource.kind + ":" + (a.log.resource.id ?? a.log.resource.filter ?? "*")) }
+        if (a.log.resource.kind == "flow_report" || a.log.resource.kind == "manifest") && flowResources.count < Self.maxResources {
+            flowResources.insert(a.log.resource.kind + ":" + (a.log.resource.id ?? a.log.resource.filter ?? "*"))
         }
         if a.sensitive && a.offHours { offHoursSensitive += 1 }
         if a.sensitive && a.jurisdiction == "third_country" { thirdCountry[a.log.source.country ?? "??", default: 0] += 1 }
@@ -106,7 +97,7 @@ struct ActivityWindow {
         func map(_ m: [String: Int64]) { w.int(Int64(m.count)); for (k, v) in m.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v) } }
         func set(_ s: Set<String>) { w.int(Int64(s.count)); for k in s.sorted() { w.string(k) } }
         map(recordsByClass); map(bytesByClass); set(resources); set(countries)
-        w.int(sensitiveExported); w.int(personalRecords); w.int(flowPulls); w.int(offHoursSensitive); w.int(offHoursEvents)
+        w.int(sensitiveExported); w.int(offHoursSensitive)
         map(thirdCountry); w.int(firstEvent); w.int(lastEvent)
         w.int(sensitiveExports); set(personalIDs); w.int(firstEventOffHours ? 1 : 0); set(flowResources)
         return w.bytes
@@ -127,7 +118,7 @@ struct ActivityWindow {
         }
         a.org = try r.string(); a.role = try r.string(); a.events = try r.int(); a.denied = try r.int()
         a.recordsByClass = try map(); a.bytesByClass = try map(); a.resources = try set(); a.countries = try set()
-        a.sensitiveExported = try r.int(); a.personalRecords = try r.int(); a.flowPulls = try r.int(); a.offHoursSensitive = try r.int(); a.offHoursEvents = try r.int()
+        a.sensitiveExported = try r.int(); a.offHoursSensitive = try r.int()
         a.thirdCountry = try map(); a.firstEvent = try r.int(); a.lastEvent = try r.int()
         a.sensitiveExports = try r.int(); a.personalIDs = try set(); a.firstEventOffHours = try r.int() != 0; a.flowResources = try set()
         return a

@@ -119,7 +119,8 @@ struct AlertRules: Sendable {
         p.lastActive = max(p.lastActive, a.lastEvent)
     }
 
-    func evaluate(_ window: Window, _ a: ActivityWindow, profile p: PrincipalProfile, peers: [Baseline]) -> [Alert] {
+    /// `recent`: `trailing(window, a, p)`, computed once for evaluate and learn.
+    func evaluate(_ window: Window, _ a: ActivityWindow, recent: (personal: Int64, flows: Int64), profile p: PrincipalProfile, peers: [Baseline]) -> [Alert] {
         let warm = isWarm(p, at: window.end.millis)
         var alerts: [Alert] = []
         func over(_ rule: AlertRule, _ m: Metric, _ x: Double, minimum: Int64, severity: String, needsBaseline: Bool = true, _ extra: [(String, EvidenceValue)] = []) {
@@ -150,7 +151,6 @@ struct AlertRules: Sendable {
                 }
             }
         }
-        let recent = trailing(window, a, p)
         over(.piiHarvest, .personalReads, Double(recent.personal), minimum: settings.piiMinRecords, severity: "high",
              [("span_minutes", .int(settings.harvestSpanMs / 60_000))])
         over(.flowReportHarvest, .flowPulls, Double(recent.flows), minimum: settings.flowMinPulls, severity: "medium",
@@ -215,7 +215,8 @@ struct AlertRules: Sendable {
     /// The profile after a window: baselines (not from figures that raised an alert, nor from
     /// PII reads still inside the span of one that did), countries, off-hours share, hourly and
     /// daily export totals.
-    func learn(_ window: Window, _ a: ActivityWindow, fired: Set<AlertRule>, profile p: inout PrincipalProfile, peers: inout [Baseline]) {
+    func learn(_ window: Window, _ a: ActivityWindow, recent: (personal: Int64, flows: Int64), fired: Set<AlertRule>,
+               profile p: inout PrincipalProfile, peers: inout [Baseline]) {
         func add(_ m: Metric, _ x: Double, clip: Double? = nil) {
             p.baselines[m.rawValue].add(x, alpha: settings.alpha, clip: clip, floor: settings.minLogSpread)
             peers[m.rawValue].add(x, alpha: settings.alpha, clip: clip, floor: settings.minLogSpread)
@@ -227,7 +228,6 @@ struct AlertRules: Sendable {
         func quiet(_ rule: AlertRule) -> Bool {
             !fired.contains(rule) && !(p.lastAlert[rule.rawValue].map { window.end.millis - $0 < settings.harvestSpanMs } ?? false)
         }
-        let recent = trailing(window, a, p)
         if quiet(.piiHarvest) { add(.personalReads, Double(recent.personal)) }
         if quiet(.flowReportHarvest) { add(.flowPulls, Double(recent.flows)) }
         if !fired.contains(.deniedBurst) { add(.denied, Double(a.denied)) }
@@ -300,8 +300,9 @@ final class AccessActivityTracker: StreamHandler {
                 let peerKey = a.org + "|" + a.role
                 var peers = try peerStore.get(peerKey).map(Self.decodePeers) ?? Array(repeating: Baseline(), count: Metric.allCases.count)
                 rules.observeSession(a, profile: &profile, peers: &peers)
-                var alerts = rules.evaluate(window, a, profile: profile, peers: peers)
-                rules.learn(window, a, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers)
+                let recent = rules.trailing(window, a, profile)
+                var alerts = rules.evaluate(window, a, recent: recent, profile: profile, peers: peers)
+                rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers)
                 if !alerts.contains(where: { $0.rule == .bulkExport }), let slow = rules.slowExfiltration(window, profile: profile) { alerts.append(slow) }
                 // A rule that keeps firing raises one alert per realert span; its figures stay out of the baselines all the same.
                 alerts.removeAll { rules.isRepeat($0.rule, window, profile) }

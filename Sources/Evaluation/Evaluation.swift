@@ -174,13 +174,19 @@ public struct AlertReport: Sendable, Codable {
 extension Evaluation {
     /// Detection bar: 15 minutes of event time (SLOW_EXFILTRATION: 24 hours) from the
     /// scenario's first malicious event to the alert's detection time.
+    static func detectionBarMs(_ x: Truth.Exfiltration) -> Int64 { x.pattern == "SLOW_EXFILTRATION" ? 86_400_000 : 900_000 }
+
+    /// The alerts a scenario explains: on its principal while it runs (and up to the bar after it).
+    public static func related(_ alerts: [AlertRecord], to x: Truth.Exfiltration) -> [AlertRecord] {
+        alerts.filter { $0.principalID == x.principalID && $0.windowEndMs > x.startMs && $0.windowStartMs <= x.endMs + detectionBarMs(x) }
+    }
+
     public static func alerts(_ alerts: [AlertRecord], truth: Truth) -> AlertReport {
         var scenarios: [AlertReport.Scenario] = []
         var explained = Set<String>()
         for x in truth.exfiltrations {
-            let bar: Int64 = x.pattern == "SLOW_EXFILTRATION" ? 86_400_000 : 900_000
-            // Alerts on the principal while the scenario runs (and up to the bar after it).
-            let related = alerts.filter { $0.principalID == x.principalID && $0.windowEndMs > x.startMs && $0.windowStartMs <= x.endMs + bar }
+            let bar = detectionBarMs(x)
+            let related = related(alerts, to: x)
             for a in related { explained.insert(a.alertID) }
             let first = related.min { $0.detectedAtMs < $1.detectedAtMs }
             let delay = first.map { Double(max(0, $0.detectedAtMs - x.startMs)) / 1000 }

@@ -28,14 +28,13 @@ public struct Pseudonymizer: Sendable {
     /// The first `characters` base64url characters of `bytes` (no padding), after `prefix`.
     static func base64URLPrefix(_ bytes: UnsafeRawBufferPointer, characters: Int, prefix: String) -> String {
         var out = Array(prefix.utf8)
-        out.reserveCapacity(out.count + characters)
+        let end = out.count + characters
+        out.reserveCapacity(end)
         var i = 0
-        while out.count < prefix.utf8.count + characters {
+        while out.count < end {
             let b0 = UInt32(bytes[i]), b1 = i + 1 < bytes.count ? UInt32(bytes[i + 1]) : 0, b2 = i + 2 < bytes.count ? UInt32(bytes[i + 2]) : 0
             let group = b0 << 16 | b1 << 8 | b2
-            for shift in [18, 12, 6, 0] where out.count < prefix.utf8.count + characters {
-                out.append(base64URL[Int(group >> UInt32(shift) & 63)])
-            }
+            for k in 0..<4 where out.count < end { out.append(base64URL[Int(group >> UInt32(18 - 6 * k) & 63)]) }
             i += 3
         }
         return String(decoding: out, as: UTF8.self)

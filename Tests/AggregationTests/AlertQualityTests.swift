@@ -73,10 +73,7 @@ struct AlertQualityTests {
         let truth = try Truth.parse(lines: truthLines.map { Substring($0) })
         let report = Evaluation.alerts(alerts, truth: truth)
         var byRule: [String: Int] = [:], falseByRule: [String: Int] = [:]
-        let explained = Set(truth.exfiltrations.flatMap { x in
-            alerts.filter { $0.principalID == x.principalID && $0.windowEndMs > x.startMs
-                && $0.windowStartMs <= x.endMs + (x.pattern == "SLOW_EXFILTRATION" ? 86_400_000 : 900_000) }.map(\.alertID)
-        })
+        let explained = Set(truth.exfiltrations.flatMap { Evaluation.related(alerts, to: $0).map(\.alertID) })
         for a in alerts {
             byRule[a.rule, default: 0] += 1
             if !explained.contains(a.alertID) { falseByRule[a.rule, default: 0] += 1 }
