@@ -20,9 +20,10 @@ What it does, in order:
     process (librdkafka's threads included) per million input records.
  3. The ceiling: probe-worker `probe.mode=passthrough` over each stage's biggest input topic, both modes.
  4. The peer: bench/peers/enrichment_peer.py over the same upstream topics, both modes.
- 5. Latency: the enrichment-worker (fresh group starting at the end of its inputs) while
-    `cargowatch generate --rate R --duration D` offers new traffic; latency = broker timestamp of each
-    parcels.enriched record - timestamp of the parcels.events record it came from (its cw.source.* headers).
+ 5. Latency: the enrichment-worker, then its ceiling (the probe-worker copying parcels.events unread), each with
+    a fresh group that first reads its inputs to the end, while `cargowatch generate --rate R --duration D` offers
+    new traffic; latency = broker timestamp of each output record - timestamp of the parcels.events record it came
+    from (its cw.source.* headers).
     Timestamps are producer CreateTime, so for exactly_once this leaves out the wait for the transaction
     commit (<= commit.interval, 100 ms) a read_committed reader also sees.
 Prints a table and writes JSON to $CARGOWATCH_STATE/bench/workers.json (or --json). No thresholds: this is a
@@ -215,7 +216,7 @@ class Bench:
         first = last_change = None
         prev, prev_at = None, None
         deadline = time.monotonic() + self.args.timeout
-        metrics = {}
+        metrics, baseline = {}, {}
         try:
             while True:
                 if proc.poll() is not None:
@@ -243,6 +244,7 @@ class Bench:
                 if consumed >= expected and first is not None and now - last_change >= self.args.quiet:
                     if after_catch_up is None:
                         break
+                    baseline = metrics.get("hist", {})  # the histograms below then cover the traffic only
                     after_catch_up()  # e.g. paced traffic; then wait until that is processed too
                     after_catch_up, expected = None, 0
                     prev_at, last_change = None, time.monotonic()  # the quiet period starts after the traffic
@@ -255,7 +257,10 @@ class Bench:
                       "records_per_s": round(consumed / seconds) if seconds > 0 else None,
                       "records_out": {t: n for t, n in rout.items()}, "peak_rss_mib": round(rss_kib / 1024, 1),
                       "cpu_s_per_million": round(cpu_s / consumed * 1e6, 2) if consumed else None,
-                      "transactions": metrics.get("txn", {}), "dead_letters": metrics.get("dlq", 0)}
+                      "transactions": metrics.get("txn", {}), "dead_letters": metrics.get("dlq", 0),
+                      # where the time goes inside the worker: a record's age when its handler runs, and each commit (the loop stalls)
+                      "record_age": histogram_summary(since(metrics, baseline, "cargowatch_record_latency_seconds")),
+                      "commit": histogram_summary(since(metrics, baseline, "cargowatch_commit_seconds"))}
             return result
         finally:
             if perf and pid != proc.pid:
@@ -335,23 +340,34 @@ class Bench:
             self.results["runs"].append(r)
             log(f"{label}: {r['records_per_s']} records/s")
 
-    def latency(self, mode):
-        """enrichment-worker at a fixed offered rate: it first reads the preload to the end (fresh group), then
-        `cargowatch generate --rate R --duration D` offers new traffic (a seed and a start per mode: ids follow the
-        start, and a later run must not see an earlier run's events again, the enricher would drop them as duplicates);
-        latency of every parcel event produced from then on."""
-        label = f"latency-enrichment-{mode.split('_')[0]}"
-        outs = {"enrichment.topics.parcels_out": f"bench.{label}.parcels.enriched",
-                "enrichment.topics.declarations_out": f"bench.{label}.customs.enriched",
-                "enrichment.topics.declarations_by_parcel": f"bench.{label}.declarations-by-parcel"}
-        self.create_topics(list(outs.values()))
-        inputs = ["parcels.events", "customs.declarations"]
+    LATENCY_WORKERS = ["enrichment", "probe"]
+
+    def latency(self, mode, worker="enrichment"):
+        """One worker at a fixed offered rate: it first reads the preload to the end (fresh group), then
+        `cargowatch generate --rate R --duration D` offers new traffic; latency of every parcel event produced from
+        then on. `enrichment`: parcels.events -> parcels.enriched. `probe`: the ceiling, the probe-worker copying
+        parcels.events unread on the same runtime. Each (worker, mode) has its own seed and start: ids follow the
+        start, and a later run must not see an earlier run's events again (the enricher drops duplicates)."""
+        label = f"latency-{worker}-{mode.split('_')[0]}"
+        if worker == "enrichment":
+            binary, settings = "enrichment-worker", {"enrichment.topics.parcels_out": f"bench.{label}.parcels.enriched",
+                                                     "enrichment.topics.declarations_out": f"bench.{label}.customs.enriched",
+                                                     "enrichment.topics.declarations_by_parcel": f"bench.{label}.declarations-by-parcel"}
+            inputs, out = ["parcels.events", "customs.declarations"], settings["enrichment.topics.parcels_out"]
+            self.create_topics(list(settings.values()))
+        else:
+            out = f"bench.{label}.parcels.events"
+            binary, settings, inputs = "probe-worker", {"probe.mode": "passthrough", "probe.input": "parcels.events", "probe.output": out}, ["parcels.events"]
+            self.create_topics([out])
         expected = sum(self.count(t) for t in inputs)
+        # In run order, so that event time only moves forward: a fresh group reads every earlier run's traffic
+        # first, and an earlier start after a later one would be late for the enricher's windows.
+        slot = MODES.index(mode) * len(self.LATENCY_WORKERS) + self.LATENCY_WORKERS.index(worker)
         gen = {}
 
         def traffic():
             cmd = [os.path.join(self.bin, "cargowatch"), "generate", "--rate", str(self.args.rate), "--duration", self.args.duration,
-                   "--seed", str(4242 + MODES.index(mode)), "--clean", "--no-truth-topic", "--no-access-logs", "--start", ["2026-12-20T06:00:00Z", "2027-01-20T06:00:00Z"][MODES.index(mode)]]
+                   "--seed", str(4242 + slot), "--clean", "--no-truth-topic", "--no-access-logs", "--start", f"{2026 + (slot + 11) // 12}-{(slot + 11) % 12 + 1:02d}-20T06:00:00Z"]
             log(" ".join(cmd))
             gen["start_ms"] = int(time.time() * 1000)
             if subprocess.run(cmd, env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -359,14 +375,18 @@ class Bench:
                 raise RuntimeError("generator failed")
             gen["end_ms"] = int(time.time() * 1000)
 
-        self.run_worker(label, "enrichment-worker", "enrichment", mode, outs, inputs, expected, after_catch_up=traffic)
+        run = self.run_worker(label, binary, worker, mode, settings, inputs, expected, after_catch_up=traffic)
         up = read_topic(self.bootstrap, "parcels.events", None, with_source=False)
         up = {k: ts for k, ts in up.items() if ts >= gen["start_ms"]}
-        down = read_topic(self.bootstrap, outs["enrichment.topics.parcels_out"], None, with_source=True)
+        down = read_topic(self.bootstrap, out, None, with_source=True)
         lat = sorted(ts - up[src] for src, ts in down if src in up)
-        r = {"label": label, "worker": "enrichment-worker", "mode": mode, "offered_rate": self.args.rate,
+        r = {"label": label, "worker": binary, "mode": mode, "offered_rate": self.args.rate,
              "duration": self.args.duration, "parcel_events_produced": len(up), "matched": len(lat),
-             "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9), "max_ms": lat[-1] if lat else None}
+             "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9), "max_ms": lat[-1] if lat else None,
+             "record_age": run["record_age"], "commit": run["commit"]}
+        if len(lat) < 0.9 * len(up):  # a latency over a few survivors would mislead: say so
+            r["warning"] = f"only {len(lat)} of {len(up)} parcel events came out (late or dropped?)"
+            log(f"WARNING {label}: {r['warning']}")
         self.results["latency"].append(r)
         log(f"{label}: {r}")
 
@@ -432,7 +452,7 @@ def scrape(url):
             text = resp.read().decode()
     except OSError:
         return None
-    m = {"in": {}, "out": {}, "txn": {}, "dlq": 0}
+    m = {"in": {}, "out": {}, "txn": {}, "dlq": 0, "hist": {}}
     for line in text.splitlines():
         hit = LINE.match(line)
         if not hit:
@@ -446,7 +466,31 @@ def scrape(url):
             m["txn"][labels.get("outcome")] = int(value)
         elif name == "cargowatch_dead_letters_total":
             m["dlq"] += int(value)
+        elif name.endswith("_seconds_bucket") and "le" in labels:
+            h = m["hist"].setdefault(name[:-len("_bucket")], {})
+            le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+            h[le] = h.get(le, 0) + int(value)
     return m
+
+
+def since(metrics, baseline, name):
+    """A histogram's buckets minus those of an earlier scrape."""
+    now, before = metrics.get("hist", {}).get(name), baseline.get(name, {})
+    return {le: n - before.get(le, 0) for le, n in now.items()} if now else None
+
+
+def histogram_summary(buckets):
+    """Count and the bucket bounds (ms) holding the median and the 99th percentile of a Prometheus histogram."""
+    if not buckets:
+        return None
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    if total == 0:
+        return {"count": 0}
+
+    def q(p):
+        return next((b * 1000 if b != float("inf") else None) for b in bounds if buckets[b] >= p * total)
+    return {"count": total, "p50_le_ms": q(0.5), "p99_le_ms": q(0.99)}
 
 
 def worker_pid(parent, binary):
@@ -549,7 +593,8 @@ def print_table(rows, latency):
     for lt in latency:
         print(f"latency {lt['worker']} {lt['mode']} at {lt['offered_rate']}/s for {lt['duration']}: "
               f"p50 {lt['p50_ms']} ms, p99 {lt['p99_ms']} ms, p99.9 {lt['p999_ms']} ms, max {lt['max_ms']} ms "
-              f"({lt['matched']} of {lt['parcel_events_produced']} parcel events)")
+              f"({lt['matched']} of {lt['parcel_events_produced']} parcel events); in the worker: record age at the handler "
+              f"{lt['record_age']}, commits {lt['commit']}")
 
 
 def main():
@@ -593,7 +638,8 @@ def main():
             if stage["worker"] == "enrichment":
                 bench.peer(rnd)
     for mode in MODES:
-        bench.latency(mode)
+        for worker in Bench.LATENCY_WORKERS:
+            bench.latency(mode, worker)
     rows = bench.summarize()
     if args.profile:
         name = args.profile

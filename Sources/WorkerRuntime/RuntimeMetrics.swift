@@ -13,6 +13,8 @@ public final class RuntimeMetrics: Sendable {
     private let gauges = Mutex<[String: Metrics.Gauge]>([:])
     let recordLatency: Metrics.Timer
     let batchDuration: Metrics.Timer
+    /// The loop does not poll while it commits: this is the stall every `commit.interval`.
+    let commitDuration: Metrics.Timer
 
     public init(worker: String) {
         registry = PrometheusCollectorRegistry()
@@ -25,6 +27,7 @@ public final class RuntimeMetrics: Sendable {
         self.worker = worker
         recordLatency = Metrics.Timer(label: "cargowatch_record_latency_seconds", dimensions: [("worker", worker)], factory: f)
         batchDuration = Metrics.Timer(label: "cargowatch_batch_processing_seconds", dimensions: [("worker", worker)], factory: f)
+        commitDuration = Metrics.Timer(label: "cargowatch_commit_seconds", dimensions: [("worker", worker)], factory: f)
     }
 
     func counter(_ name: String, _ labels: [(String, String)]) -> Metrics.Counter {

@@ -475,6 +475,11 @@ final class StreamTask: @unchecked Sendable {
     /// flushes and commits offsets.
     func commit() throws {
         guard transactionOpen else { return }
+        let started = ContinuousClock.now
+        defer {
+            let took = (ContinuousClock.now - started).components
+            metrics.commitDuration.recordNanoseconds(took.seconds * 1_000_000_000 + took.attoseconds / 1_000_000_000)
+        }
         outgoing.removeAll()
         for store in stores.all {
             let changes = store.pendingChanges
