@@ -276,6 +276,20 @@ extension Evaluation {
         return false
     }
 
+    /// The digits of each stretch of text a phone number could be written in (digits, spaces and
+    /// + ( ) - . /), one array per stretch. Joining the digits of a whole record would find a
+    /// phone number's digits across unrelated fields (ids, timestamps, weights) by chance.
+    static func phoneLikeRuns(_ text: String) -> [[UInt8]] {
+        var runs: [[UInt8]] = [], current: [UInt8] = []
+        for b in text.utf8 {
+            if b >= 0x30 && b <= 0x39 { current.append(b) }
+            else if b == 0x20 || b == 0x2B || b == 0x28 || b == 0x29 || b == 0x2D || b == 0x2E || b == 0x2F { continue }
+            else if !current.isEmpty { runs.append(current); current.removeAll() }
+        }
+        if !current.isEmpty { runs.append(current) }
+        return runs.filter { $0.count >= 7 }
+    }
+
     /// Occurrences of a consignee's own name, street, e-mail or phone in the redacted records of
     /// its parcel or declaration (matched by id).
     public static func leaks(personalData: [String: [String]], redacted: [(id: String, text: String)]) -> [String] {
@@ -284,13 +298,13 @@ extension Evaluation {
         for r in redacted {
             guard let values = personalData[r.id] else { continue }
             let t = fold(r.text)
-            let digits = r.text.utf8.filter { $0 >= 0x30 && $0 <= 0x39 }
+            let numbers = phoneLikeRuns(r.text)
             let needles = folded[r.id] ?? values.map(fold)
             folded[r.id] = needles
             for (v, needle) in zip(values, needles) where v.count >= 4 {
                 if contains(t, needle) { found.append("\(r.id): \(v.prefix(3))…"); continue }
                 let vd = v.utf8.filter { $0 >= 0x30 && $0 <= 0x39 }
-                if v.hasPrefix("+") && vd.count >= 9 && contains(Array(digits), Array(vd.dropFirst(2))) { found.append("\(r.id): phone") }
+                if v.hasPrefix("+") && vd.count >= 9, numbers.contains(where: { contains($0, Array(vd.dropFirst(2))) }) { found.append("\(r.id): phone") }
             }
         }
         return found

@@ -65,5 +65,8 @@ struct EvaluationTests {
         #expect(Evaluation.leaks(personalData: pd, redacted: [("P1", #"{"d":"for MARIE  DUPONT"}"#)]).count == 1)
         #expect(Evaluation.leaks(personalData: pd, redacted: [("P1", #"{"d":"call 0470 12 34 56"}"#)]).count == 1)
         #expect(Evaluation.leaks(personalData: pd, redacted: [("P2", #"{"d":"Marie Dupont"}"#)]).isEmpty)
+        #expect(Evaluation.leaks(personalData: pd, redacted: [("P1", #"{"d":"tel. (0470) 12-34-56"}"#)]).count == 1)
+        // The phone's digits spread over unrelated fields are not a phone.
+        #expect(Evaluation.leaks(personalData: pd, redacted: [("P1", #"{"id":"LGG-P-00470","g":1234,"w":"56"}"#)]).isEmpty)
     }
 }
