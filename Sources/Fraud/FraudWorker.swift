@@ -12,6 +12,8 @@ enum RecordKind {
     static let declaration = Array("declaration".utf8)
     static let inspection = Array("inspection".utf8)
     static let sharedIOSS = Array("ioss-shared".utf8)
+    /// An inspected declaration's signals and outcome, from the partition that scored it to all.
+    static let signalOutcome = Array("signal-outcome".utf8)
 }
 
 /// Task `route`: re-keys enriched declarations by seller (seller history and split consignments
@@ -93,20 +95,29 @@ final class SharedIOSSDetector: StreamHandler {
 /// inspection outcomes. Stores: `declarations` (memo of each scored declaration, for re-scoring
 /// and learning), `sellers` (inspection history), `recent` (declarations per seller and
 /// consignee within the split window), `headings` (value-per-kg histograms), `learning`
-/// (observed precision of each signal), `ioss` (shared numbers).
+/// (observed precision of each signal), `ioss` (shared numbers), `pending-inspections`
+/// (outcomes not yet due: inspected later in event time than this partition has reached, or
+/// whose declaration has not arrived; a backlog delivers inspections ahead of declarations).
 final class RiskScorer: StreamHandler {
-    static let stores = ["declarations", "sellers", "recent", "headings", "learning", "ioss"]
+    static let stores = ["declarations", "sellers", "recent", "headings", "learning", "ioss", "pending-inspections"]
+    /// How often (event time) pending outcomes are checked for being due.
+    static let pendingSweepMs: Int64 = 300_000
     var scorer: Scorer
     var referenceVersion = ""
     let pseudonymizer: Pseudonymizer
     let output: String
+    /// Where signal outcomes are broadcast: this task's own input, so every partition learns from
+    /// every inspection, not only from those of its own sellers.
+    let learningOut: String
     let memoRetentionMs: Int64
     var lastPrune: [Int32: Int64] = [:]
+    var lastSweep: [Int32: Int64] = [:]
 
-    init(scorer: Scorer, pseudonymizer: Pseudonymizer, output: String, memoRetention: Duration) {
+    init(scorer: Scorer, pseudonymizer: Pseudonymizer, output: String, learningOut: String, memoRetention: Duration) {
         self.scorer = scorer
         self.pseudonymizer = pseudonymizer
         self.output = output
+        self.learningOut = learningOut
         memoRetentionMs = memoRetention.components.seconds * 1000
     }
 
@@ -116,7 +127,9 @@ final class RiskScorer: StreamHandler {
         let value = try record.requireValue()
         let kind = record.headers.last { $0.name == RecordKind.header }?.value ?? RecordKind.declaration
         if kind == RecordKind.inspection {
-            try learn(from: CustomsInspection(json: value), context)
+            try receive(CustomsInspection(json: value), context)
+        } else if kind == RecordKind.signalOutcome {
+            receiveSignalOutcome(declarationID: record.keyString, value, context)
         } else if kind == RecordKind.sharedIOSS {
             var ioss: String?, sellers: Int64 = 0, first = ""
             try JSONReader.readRecord(value, schema: nil) { r, key throws(DecodeError) in
@@ -133,15 +146,20 @@ final class RiskScorer: StreamHandler {
 
     // MARK: scoring
 
-    func reliability(_ context: HandlerContext) -> (RiskCode) -> Double {
+    /// Evidence of one finding: the probability that a declaration with it is fraudulent, learned
+    /// per signal and strength band from inspections, starting from weight × strength.
+    func evidence(_ context: HandlerContext) -> (Finding) -> Double {
         let learning = context.store("learning")
         let k = policy.priorStrength
-        return { code in
-            let prior = self.policy.weights[code] ?? 0.5
-            guard let bytes = learning.get(code.rawValue), let seen = try? SignalRecord.decode(bytes) else { return prior }
+        return { f in
+            let prior = (self.policy.weights[f.code] ?? 0.5) * f.strength
+            guard let bytes = learning.get(Self.learningKey(f)), let seen = try? SignalRecord.decode(bytes) else { return prior }
             return (prior * k + seen.frauds) / (k + seen.inspected)
         }
     }
+
+    /// Signal and strength band (tenths): a strong finding's record is not diluted by weak ones.
+    static func learningKey(_ f: Finding) -> String { f.code.rawValue + "/" + String(min(10, Int((f.strength * 10).rounded(.down)))) }
 
     func score(_ d: EnrichedDeclaration, _ context: HandlerContext) throws {
         if context.reference.version != referenceVersion {  // the member-state codes come from reference data (reloadable)
@@ -231,7 +249,7 @@ final class RiskScorer: StreamHandler {
     }
 
     func emit(_ declarationID: String, _ memo: DeclarationMemo, _ context: HandlerContext) {
-        let scored = scorer.combine(memo.findings, reliability: reliability(context))
+        let scored = scorer.combine(memo.findings, evidence: evidence(context))
         context.count("band_" + scored.band)
         let now = Timestamp(millis: Int64(Date().timeIntervalSince1970 * 1000))
         context.emit(topic: output, key: declarationID) { w in
@@ -266,9 +284,22 @@ final class RiskScorer: StreamHandler {
 
     // MARK: learning
 
+    /// An outcome is known from its inspection time on. It is learned when this partition's stream
+    /// time has reached that time and the declaration's memo is here; until then it waits, so a
+    /// backlog (all inspections delivered before the declarations) learns in the order things
+    /// happened and no score uses an outcome from its own future. Inspections are broadcast to
+    /// every partition: only the one that scored the declaration has its memo; the others keep
+    /// the outcome for two days of event time.
+    func receive(_ inspection: CustomsInspection, _ context: HandlerContext) throws {
+        if let now = context.streamTime, inspection.inspectedAt.millis <= now.millis, context.store("declarations").get(inspection.declarationID) != nil {
+            try learn(from: inspection, context)
+        } else {
+            context.store("pending-inspections").put(inspection.declarationID, inspection.jsonBytes)
+        }
+    }
+
     func learn(from inspection: CustomsInspection, _ context: HandlerContext) throws {
         let memos = context.store("declarations")
-        // Broadcast to every partition: only the one that scored the declaration has its memo.
         guard let bytes = memos.get(inspection.declarationID) else { return }
         var memo = try DeclarationMemo.decode(bytes)
         guard !memo.inspected else { return }  // an inspection counts once
@@ -281,17 +312,41 @@ final class RiskScorer: StreamHandler {
         seller.inspections += 1
         if fraud { seller.frauds += 1 }
         sellers.put(memo.sellerID, seller.encode())
+        // The signals' record is the same on every partition: learn here at once, and broadcast
+        // "fraud|compliant" and the learning keys to the others (which, in a backlog, read it late).
+        let keys = Set(memo.findings.map(Self.learningKey)).sorted()
+        learnSignals(fraud: fraud, keys: keys[...], context)
+        context.broadcast(topic: learningOut, key: Array(inspection.declarationID.utf8), value: Array(([fraud ? "fraud" : "compliant"] + keys).joined(separator: "\n").utf8),
+                          headers: [(RecordKind.header, RecordKind.signalOutcome)])
+    }
+
+    /// A signal outcome from the partition that scored the declaration; that partition, which has
+    /// the memo, learned it already.
+    func receiveSignalOutcome(declarationID: String?, _ value: UnsafeRawBufferPointer, _ context: HandlerContext) {
+        if let id = declarationID, context.store("declarations").get(id) != nil { return }
+        let lines = String(decoding: value, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard let first = lines.first else { return }
+        learnSignals(fraud: first == "fraud", keys: lines.dropFirst(), context)
+    }
+
+    func learnSignals(fraud: Bool, keys: ArraySlice<String>, _ context: HandlerContext) {
         let learning = context.store("learning")
-        for code in Set(memo.findings.map(\.code)) {
-            var seen = try learning.get(code.rawValue).map(SignalRecord.decode) ?? SignalRecord()
+        for key in keys {
+            var seen = learning.get(key).flatMap { try? SignalRecord.decode($0) } ?? SignalRecord()
             seen.inspected += 1
             if fraud { seen.frauds += 1 }
-            learning.put(code.rawValue, seen.encode())
+            learning.put(key, seen.encode())
         }
     }
 
-    /// Memos older than the retention (event time) are dropped, at most once an hour of stream time.
+    /// Pending outcomes that became due are learned (every `pendingSweepMs` of stream time, in
+    /// inspection order); memos older than the retention (event time) are dropped, at most once
+    /// an hour of stream time.
     func streamTimeAdvanced(partition: Int32, to time: Timestamp, _ context: HandlerContext) throws {
+        if lastSweep[partition].map({ time.millis - $0 >= Self.pendingSweepMs }) ?? true {
+            lastSweep[partition] = time.millis
+            try learnDue(at: time, context)
+        }
         guard time.millis - (lastPrune[partition] ?? 0) >= 3_600_000 else { return }
         lastPrune[partition] = time.millis
         let memos = context.store("declarations")
@@ -306,6 +361,23 @@ final class RiskScorer: StreamHandler {
             if let r = try? RecentDeclarations.decode(value), time.millis - r.newest > policy.splitWindowMs { stale.append(key) }
         }
         for key in stale { recent.delete(key) }
+    }
+
+    func learnDue(at time: Timestamp, _ context: HandlerContext) throws {
+        let pending = context.store("pending-inspections"), memos = context.store("declarations")
+        var due: [CustomsInspection] = [], expired: [String] = []
+        pending.forEach { key, value in
+            guard let i = try? value.withUnsafeBytes({ b throws(DecodeError) in try CustomsInspection(json: b) }) else { return expired.append(key) }
+            guard i.inspectedAt.millis <= time.millis else { return }
+            // Not ours, or its declaration never came: a declaration is lodged before its inspection,
+            // so two days of event time past the inspection without its memo means it will not come.
+            if memos.get(key) != nil { due.append(i) } else if time.millis - i.inspectedAt.millis > min(memoRetentionMs, 2 * 86_400_000) { expired.append(key) }
+        }
+        for i in due.sorted(by: { ($0.inspectedAt.millis, $0.declarationID) < ($1.inspectedAt.millis, $1.declarationID) }) {
+            pending.delete(i.declarationID)
+            try learn(from: i, context)
+        }
+        for key in expired { pending.delete(key) }
     }
 }
 
@@ -350,9 +422,9 @@ public enum FraudWorker {
                            stores: [StoreDefinition(SharedIOSSDetector.store)]) {
                 SharedIOSSDetector(output: topics.bySeller, minSellers: policy.iossSharedMinSellers)
             },
-            TaskDefinition(name: "score", inputs: [topics.bySeller], outputs: [topics.riskOut],
+            TaskDefinition(name: "score", inputs: [topics.bySeller], outputs: [topics.riskOut, topics.bySeller],
                            stores: RiskScorer.stores.map(StoreDefinition.init)) {
-                RiskScorer(scorer: scorer, pseudonymizer: pseudonymizer, output: topics.riskOut, memoRetention: retention)
+                RiskScorer(scorer: scorer, pseudonymizer: pseudonymizer, output: topics.riskOut, learningOut: topics.bySeller, memoRetention: retention)
             },
         ]
     }

@@ -154,12 +154,13 @@ struct Scorer: Sendable {
         var contributions: [Double]
     }
 
-    func combine(_ findings: [Finding], reliability: (RiskCode) -> Double) -> Scored {
+    func combine(_ findings: [Finding], evidence probability: (Finding) -> Double) -> Scored {
         guard !findings.isEmpty else { return Scored(score: 0, band: "low", contributions: []) }
-        let evidence = findings.map { min(0.999, reliability($0.code) * $0.strength) }
+        let evidence = findings.map { min(0.999, probability($0)) }
         let p = 1 - evidence.reduce(1) { $0 * (1 - $1) }
         let stake = findings.map(\.taxAtRiskEUR).max() ?? 0
-        let stakeFactor = min(1, log1p(max(0, stake)) / log1p(policy.stakeSaturationEUR))
+        let stakeFactor = policy.stakeLinear ? min(1, max(0, stake) / policy.stakeSaturationEUR)
+            : min(1, log1p(max(0, stake)) / log1p(policy.stakeSaturationEUR))
         let score = min(1, max(0, p * ((1 - policy.stakeTilt) + policy.stakeTilt * stakeFactor)))
         let sum = evidence.reduce(0, +)
         let contributions = evidence.map { sum > 0 ? score * $0 / sum : 0 }

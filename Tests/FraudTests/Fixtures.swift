@@ -9,12 +9,13 @@ import WorkerRuntime
 enum Setup {
     static let root = Repo.root
     static let reference = try! ReferenceLoader.load(directory: "\(root)/reference")
-    static let policy = try! FraudPolicy.load(path: "\(root)/policy/fraud.yaml")
+    /// The repository's policy; `CARGOWATCH_QUALITY_POLICY` names another, to try a change on QualityTests.
+    static let policy = try! FraudPolicy.load(path: ProcessInfo.processInfo.environment["CARGOWATCH_QUALITY_POLICY"] ?? "\(root)/policy/fraud.yaml")
     static let topics = FraudWorker.Topics(declarationsIn: "customs.enriched", inspectionsIn: "customs.inspections", riskOut: "customs.risk")
 
     static func scorer() -> HandlerHarness {
         let handler = RiskScorer(scorer: Scorer(policy: policy, iossCodes: []), pseudonymizer: Pseudonymizer(key: Array("test key of sixteen bytes+".utf8), keyID: "t"),
-                                 output: "customs.risk", memoRetention: .seconds(30 * 86_400))
+                                 output: "customs.risk", learningOut: "fraud.declarations-by-seller", memoRetention: .seconds(30 * 86_400))
         return HandlerHarness(handler: handler, stores: RiskScorer.stores.map(StoreDefinition.init), worker: "fraud-worker", reference: reference)
     }
 }
@@ -67,10 +68,24 @@ func json(_ text: String?) -> [String: Any] {
     (text.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]) ?? [:]
 }
 
+/// Sends one record to the scorer and, as its input topic would, what it broadcasts to that topic
+/// (signal outcomes); returns every record it emitted.
+@discardableResult
+func deliver(_ h: HandlerHarness, key: String?, value: String?, headers: [(name: String, value: [UInt8])] = []) -> [HandlerHarness.Emitted] {
+    let out = h.outputs(of: h.send(topic: "fraud.declarations-by-seller", key: key, value: value, headers: headers))
+    return out + out.filter { $0.topic == "fraud.declarations-by-seller" }.flatMap { deliver(h, key: $0.key, value: $0.value, headers: $0.headers) }
+}
+
+/// An inspection outcome, routed to the scorer as the `route` task does (by default inspected at
+/// the fixture declarations' lodging time, so it is due at once).
+func inspect(_ h: HandlerHarness, _ id: String, _ outcome: String, at: String = "2026-11-27T08:00:00Z") {
+    deliver(h, key: id, value: #"{"schema":"customs.inspection/1","declaration_id":"\#(id)","inspected_at":"\#(at)","outcome":"\#(outcome)","findings":[],"corrected_value":null}"#,
+            headers: [(name: "cw.kind", value: Array("inspection".utf8))])
+}
+
 /// The risk records of one send, decoded.
 func risks(_ h: HandlerHarness, _ d: Declaration, headers: [(name: String, value: [UInt8])] = []) -> [[String: Any]] {
-    h.outputs(of: h.send(topic: "fraud.declarations-by-seller", key: d.seller, value: d.json, headers: headers))
-        .filter { $0.topic == "customs.risk" }.map { json($0.value) }
+    deliver(h, key: d.seller, value: d.json, headers: headers).filter { $0.topic == "customs.risk" }.map { json($0.value) }
 }
 
 func codes(_ risk: [String: Any]) -> Set<String> { Set((risk["reasons"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }) }

@@ -34,7 +34,7 @@ struct QualityTests {
                 var inputs = [routed]
                 if routed.topic == "fraud.ioss-usage" { inputs = ioss.outputs(of: ioss.send(topic: routed.topic, key: routed.key, value: routed.value)) }
                 for i in inputs {
-                    for out in score.outputs(of: score.send(topic: i.topic, key: i.key, value: i.value, headers: i.headers)) {
+                    for out in deliver(score, key: i.key, value: i.value, headers: i.headers) where out.topic == "customs.risk" {
                         let o = (try? JSONSerialization.jsonObject(with: Data(out.value!.utf8))) as? [String: Any]
                         if let id = o?["declaration_id"] as? String, let s = o?["score"] as? Double {
                             scores[id] = s
@@ -81,9 +81,9 @@ struct QualityTests {
         #expect(report.precisionTop01 >= 0.98)
         #expect(report.precisionTop1 >= 0.95)
         #expect(report.recallTop10 >= 0.85)
-        // Revenue recall is heavy-tailed at this size (0.45–0.62 over seeds 99, 7, 2026 with 10k
-        // declarations): a regression floor here; the 0.50 bar is measured by `cargowatch eval`
-        // on the fleet with 200k declarations (README).
-        #expect(report.revenueRecallTop1 >= 0.40)
+        // Revenue recall is heavy-tailed at this size (a few large undervaluations carry much of
+        // it; 0.60 and 0.61 for seeds 2026 and 7): a regression floor here; the 0.50 bar is
+        // measured by `cargowatch eval` on the fleet with 200k declarations (README).
+        #expect(report.revenueRecallTop1 >= 0.45)
     }
 }

@@ -148,17 +148,11 @@ struct ScoringTests {
     @Test("Learning: a confirmed fraud gives the seller a history; compliant inspections lower a signal's weight; each inspection counts once")
     func learning() throws {
         let h = Setup.scorer()
-        let inspection = [(name: "cw.kind", value: Array("inspection".utf8))]
         var d = Declaration()
         d.id = "A"; d.grossGrams = 300; d.scannedGrams = 1400
         let before = score(risks(h, d)[0])
-        func inspect(_ id: String, _ outcome: String) {
-            _ = h.send(topic: "fraud.declarations-by-seller", key: id,
-                       value: #"{"schema":"customs.inspection/1","declaration_id":"\#(id)","inspected_at":"2026-11-28T10:00:00Z","outcome":"\#(outcome)","findings":[],"corrected_value":null}"#,
-                       headers: inspection)
-        }
-        inspect("A", "fraud")
-        inspect("A", "fraud")  // a duplicate inspection record
+        inspect(h, "A", "fraud")
+        inspect(h, "A", "fraud")  // a duplicate inspection record
         var next = Declaration()
         next.id = "B"
         let r = risks(h, next)[0]
@@ -169,12 +163,83 @@ struct ScoringTests {
             var w = Declaration()
             w.id = "W\(i)"; w.seller = "M-9"; w.grossGrams = 300; w.scannedGrams = 1400
             _ = risks(h, w)
-            inspect("W\(i)", "compliant")
+            inspect(h, "W\(i)", "compliant")
         }
         var again = Declaration()
         again.id = "C"; again.seller = "M-7"; again.grossGrams = 300; again.scannedGrams = 1400
         let after = score(risks(h, again)[0])
         #expect(after < before * 0.7, "weight mismatch was \(before), after 20 compliant inspections \(after)")
+    }
+
+    @Test("Learning: an outcome is learned once stream time reaches its inspection time, also when it arrives before its declaration (a backlog)")
+    func outcomeInEventTimeOrder() throws {
+        let h = Setup.scorer()
+        func declaration(_ id: String, at time: String) -> [String: Any] {
+            var d = Declaration()
+            d.id = id; d.seller = "M-5"; d.lodged = time
+            return risks(h, d)[0]
+        }
+        func history(_ r: [String: Any]) -> String? {
+            (r["reasons"] as? [[String: Any]])?.first { $0["code"] as? String == "SELLER_HISTORY" }?["detail"] as? String
+        }
+        inspect(h, "E", "fraud", at: "2026-11-27T10:00:00Z")  // delivered before E, inspected two hours after it was lodged
+        #expect(history(declaration("E", at: "2026-11-27T08:00:00Z")) == nil, "a score never sees its own outcome")
+        #expect(history(declaration("F", at: "2026-11-27T09:00:00Z")) == nil, "at 09:00 the 10:00 inspection has not happened")
+        _ = declaration("G", at: "2026-11-27T10:06:00Z")  // stream time passes 10:00: the outcome is due
+        #expect(history(declaration("H", at: "2026-11-27T10:07:00Z"))?.contains("1 of 1") == true)
+        inspect(h, "E", "fraud", at: "2026-11-27T10:00:00Z")  // a second copy changes nothing
+        #expect(history(declaration("I", at: "2026-11-27T10:20:00Z"))?.contains("1 of 1") == true)
+        // Another partition's declaration: its outcome waits here two days of event time, then goes.
+        inspect(h, "OTHER", "fraud", at: "2026-11-27T11:00:00Z")
+        _ = declaration("J", at: "2026-11-28T11:00:00Z")
+        #expect(h.store("pending-inspections")?.get("OTHER") != nil)
+        _ = declaration("K", at: "2026-11-29T11:06:00Z")
+        #expect(h.store("pending-inspections")?.get("OTHER") == nil)
+    }
+
+    @Test("Learning is per strength band: compliant outcomes on weak findings of a signal leave its strong findings' evidence alone")
+    func learningPerStrengthBand() throws {
+        let h = Setup.scorer()
+        func weight(_ id: String, declared: Int64, scanned: Int64) -> [String: Any] {
+            var d = Declaration()
+            d.id = id; d.seller = "M-\(id)"; d.grossGrams = declared; d.scannedGrams = scanned
+            return risks(h, d)[0]
+        }
+        let strongBefore = score(weight("S0", declared: 300, scanned: 1400))
+        let weakBefore = score(weight("W0", declared: 700, scanned: 1000))
+        for i in 1...20 {
+            _ = weight("W\(i)", declared: 700, scanned: 1000)
+            inspect(h, "W\(i)", "compliant")
+        }
+        #expect(score(weight("W99", declared: 700, scanned: 1000)) < weakBefore * 0.7)
+        #expect(score(weight("S1", declared: 300, scanned: 1400)) == strongBefore)
+    }
+
+    @Test("Learning reaches every partition: the one that scored an inspected declaration learns at once and broadcasts; another learns from the broadcast; none counts it twice")
+    func learningBroadcast() throws {
+        let a = Setup.scorer(), b = Setup.scorer()  // two scorer partitions
+        func weak(_ h: HandlerHarness, _ id: String) -> Double {
+            var d = Declaration()
+            d.id = id; d.seller = "M-\(id)"; d.grossGrams = 700; d.scannedGrams = 1000
+            return score(risks(h, d)[0])
+        }
+        let before = weak(b, "B0")
+        var broadcasts: [HandlerHarness.Emitted] = []
+        for i in 1...20 {
+            _ = weak(a, "W\(i)")
+            let out = a.outputs(of: a.send(topic: "fraud.declarations-by-seller", key: "W\(i)",
+                                           value: #"{"schema":"customs.inspection/1","declaration_id":"W\#(i)","inspected_at":"2026-11-27T08:00:00Z","outcome":"compliant","findings":[],"corrected_value":null}"#,
+                                           headers: [(name: "cw.kind", value: Array("inspection".utf8))]))
+            broadcasts += out.filter { $0.topic == "fraud.declarations-by-seller" }
+        }
+        #expect(broadcasts.count == 20)
+        let learned = weak(a, "A1")
+        #expect(learned < before * 0.7, "the scoring partition learned at once")
+        #expect(weak(b, "B1") == before, "the other has not seen the broadcast yet")
+        for o in broadcasts { deliver(b, key: o.key, value: o.value, headers: o.headers) }
+        #expect(weak(b, "B2") == learned)
+        for o in broadcasts { deliver(a, key: o.key, value: o.value, headers: o.headers) }  // its own broadcasts come back
+        #expect(weak(a, "A2") == learned, "counted once")
     }
 
     @Test("Combination: more independent evidence and more value at risk rank higher; contributions add up to the score")
@@ -183,11 +248,11 @@ struct ScoringTests {
         let one = [Finding(code: .weightMismatch, strength: 1, taxAtRiskEUR: 20, detail: "")]
         let two = one + [Finding(code: .originMismatch, strength: 1, taxAtRiskEUR: 20, detail: "")]
         let rich = [Finding(code: .weightMismatch, strength: 1, taxAtRiskEUR: 900, detail: "")]
-        let w: (RiskCode) -> Double = { Setup.policy.weights[$0]! }
-        let a = s.combine(one, reliability: w), b = s.combine(two, reliability: w), c = s.combine(rich, reliability: w)
+        let w: (Finding) -> Double = { Setup.policy.weights[$0.code]! * $0.strength }
+        let a = s.combine(one, evidence: w), b = s.combine(two, evidence: w), c = s.combine(rich, evidence: w)
         #expect(b.score > a.score && c.score > a.score && b.score <= 1)
         #expect(abs(b.contributions.reduce(0, +) - b.score) < 1e-9)
-        #expect(s.combine([], reliability: w).score == 0)
+        #expect(s.combine([], evidence: w).score == 0)
     }
 
     @Test("IOSS_SHARED: the fourth seller quoting one number announces it to every scorer partition with its likely holder; later declarations of others carry the reason")
@@ -238,8 +303,10 @@ struct ScoringTests {
     func policyErrors() throws {
         let text = try String(contentsOfFile: "\(Setup.root)/policy/fraud.yaml", encoding: .utf8)
         #expect(throws: FraudPolicy.Failure.self) { try FraudPolicy.parse(text.replacingOccurrences(of: "weight: 0.95", with: "weight: 1.5"), source: "p") }
-        do { _ = try FraudPolicy.parse(text.replacingOccurrences(of: "window: 48h", with: "window: soon"), source: "p") } catch {
-            #expect("\(error)".contains("SPLIT_CONSIGNMENT.window"))
+        for (from, to, key) in [("window: 48h", "window: soon", "SPLIT_CONSIGNMENT.window"), ("curve: linear", "curve: cubic", "stake.curve")] {
+            #expect(text.contains(from))
+            let error = #expect(throws: FraudPolicy.Failure.self) { try FraudPolicy.parse(text.replacingOccurrences(of: from, with: to), source: "p") }
+            #expect("\(String(describing: error))".contains(key))
         }
     }
 }
