@@ -13,10 +13,15 @@ enum Setup {
     static let policy = try! FraudPolicy.load(path: ProcessInfo.processInfo.environment["CARGOWATCH_QUALITY_POLICY"] ?? "\(root)/policy/fraud.yaml")
     static let topics = FraudWorker.Topics(declarationsIn: "customs.enriched", inspectionsIn: "customs.inspections", riskOut: "customs.risk")
 
-    static func scorer() -> HandlerHarness {
+    /// The `score` task over `partitions` partitions of its input (each with its own stores, as
+    /// on the fleet); broadcasts reach all of them.
+    static func scorer(partitions: Int32 = 1) -> HandlerHarness {
         let handler = RiskScorer(scorer: Scorer(policy: policy, iossCodes: []), pseudonymizer: Pseudonymizer(key: Array("test key of sixteen bytes+".utf8), keyID: "t"),
                                  output: "customs.risk", learningOut: "fraud.declarations-by-seller", memoRetention: .seconds(30 * 86_400))
-        return HandlerHarness(handler: handler, stores: RiskScorer.stores.map(StoreDefinition.init), worker: "fraud-worker", reference: reference)
+        let h = HandlerHarness(handler: handler, stores: RiskScorer.stores.map(StoreDefinition.init), worker: "fraud-worker", reference: reference,
+                               partitions: Array(0..<partitions))
+        h.context.partitionCounts["fraud.declarations-by-seller"] = partitions
+        return h
     }
 }
 
@@ -71,9 +76,11 @@ func json(_ text: String?) -> [String: Any] {
 /// Sends one record to the scorer and, as its input topic would, what it broadcasts to that topic
 /// (signal outcomes); returns every record it emitted.
 @discardableResult
-func deliver(_ h: HandlerHarness, key: String?, value: String?, headers: [(name: String, value: [UInt8])] = []) -> [HandlerHarness.Emitted] {
-    let out = h.outputs(of: h.send(topic: "fraud.declarations-by-seller", key: key, value: value, headers: headers))
-    return out + out.filter { $0.topic == "fraud.declarations-by-seller" }.flatMap { deliver(h, key: $0.key, value: $0.value, headers: $0.headers) }
+func deliver(_ h: HandlerHarness, key: String?, value: String?, headers: [(name: String, value: [UInt8])] = [], partition: Int32 = 0) -> [HandlerHarness.Emitted] {
+    let out = h.outputs(of: h.send(topic: "fraud.declarations-by-seller", key: key, value: value, partition: partition, headers: headers))
+    return out + out.filter { $0.topic == "fraud.declarations-by-seller" }.flatMap {
+        deliver(h, key: $0.key, value: $0.value, headers: $0.headers, partition: $0.partition ?? 0)
+    }
 }
 
 /// An inspection outcome, routed to the scorer as the `route` task does (by default inspected at

@@ -24,17 +24,25 @@ struct QualityTests {
         let enrich = HandlerHarness(handler: EnrichmentJoin(parcelsIn: "parcels.events", declarationsIn: "by-parcel", parcelsOut: "parcels.enriched",
                                                             declarationsOut: "customs.enriched", window: .seconds(3600)),
                                     stores: [StoreDefinition(EnrichmentJoin.store)], reference: Setup.reference)
-        let score = Setup.scorer()
+        // CARGOWATCH_QUALITY_PARTITIONS: the scorer's input partitions (the fleet has 3), each with its own state.
+        let partitions = Int32(ProcessInfo.processInfo.environment["CARGOWATCH_QUALITY_PARTITIONS"] ?? "") ?? 1
+        let score = Setup.scorer(partitions: partitions)
         let router = HandlerHarness(handler: FraudRouter(topics: Setup.topics), worker: "fraud-worker")
         let ioss = HandlerHarness(handler: SharedIOSSDetector(output: "fraud.declarations-by-seller", minSellers: Setup.policy.iossSharedMinSellers),
                                   stores: [StoreDefinition(SharedIOSSDetector.store)])
+        for h in [router, ioss] { h.context.partitionCounts["fraud.declarations-by-seller"] = partitions }
+        /// A keyed record's partition (any stable hash will do here).
+        func partition(of key: String?) -> Int32 {
+            Int32(truncatingIfNeeded: (key ?? "").utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 } % UInt32(partitions))
+        }
         /// The fraud-worker's three tasks, wired as their topics wire them (one partition).
         func fraud(_ topic: String, _ key: String?, _ value: String?) {
             for routed in router.outputs(of: router.send(topic: topic, key: key, value: value)) {
                 var inputs = [routed]
                 if routed.topic == "fraud.ioss-usage" { inputs = ioss.outputs(of: ioss.send(topic: routed.topic, key: routed.key, value: routed.value)) }
                 for i in inputs {
-                    for out in deliver(score, key: i.key, value: i.value, headers: i.headers) where out.topic == "customs.risk" {
+                    for out in deliver(score, key: i.key, value: i.value, headers: i.headers, partition: i.partition ?? partition(of: i.key))
+                    where out.topic == "customs.risk" {
                         let o = (try? JSONSerialization.jsonObject(with: Data(out.value!.utf8))) as? [String: Any]
                         if let id = o?["declaration_id"] as? String, let s = o?["score"] as? Double {
                             scores[id] = s
