@@ -95,7 +95,7 @@ final class SharedIOSSDetector: StreamHandler {
 /// inspection outcomes. Stores: `declarations` (memo of each scored declaration, for re-scoring
 /// and learning), `sellers` (inspection history), `recent` (declarations per seller and
 /// consignee within the split window), `headings` (value-per-kg histograms), `learning`
-/// (observed precision of each signal), `ioss` (shared numbers), `pending-inspections`
+/// (observed precision of each signal and strength band), `ioss` (shared numbers), `pending-inspections`
 /// (outcomes not yet due: inspected later in event time than this partition has reached, or
 /// whose declaration has not arrived; a backlog delivers inspections ahead of declarations).
 final class RiskScorer: StreamHandler {
