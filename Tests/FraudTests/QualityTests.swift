@@ -47,13 +47,14 @@ struct QualityTests {
                         if let id = o?["declaration_id"] as? String, let s = o?["score"] as? Double {
                             scores[id] = s
                             reasons[id] = (o?["reasons"] as? [[String: Any]] ?? []).map { "\($0["code"]!) \($0["detail"]!)" }.joined(separator: "; ")
+                            records[id] = out.value!
                         }
                     }
                 }
             }
         }
         var truthLines: [String] = []
-        var scores: [String: Double] = [:], reasons: [String: String] = [:]
+        var scores: [String: Double] = [:], reasons: [String: String] = [:], records: [String: String] = [:]
         var seen = 0
         while seen < declarations {
             let r = generator.next()
@@ -81,10 +82,35 @@ struct QualityTests {
         let patterns = report.patterns.map { "\($0.pattern) \($0.declarations): r@1 \(Int($0.recallTop1 * 100))% r@10 \(Int($0.recallTop10 * 100))% rev@1 \(Int($0.revenueRecallTop1 * 100))%" }
         print("quality: \(report.declarations) declarations, \(report.frauds) frauds; p@0.1% \(report.precisionTop01) p@1% \(report.precisionTop1) r@10% \(report.recallTop10) rev@1% \(report.revenueRecallTop1)\n  " + patterns.joined(separator: "\n  ") + "\n  evaded EUR by pattern: \(evaded.mapValues { Int($0) })")
         #expect(report.frauds > 0)
+        // CARGOWATCH_QUALITY_DUMP=file: each declaration's last risk record and its truth, one JSON per line, to study the ranking offline.
+        if let dump = ProcessInfo.processInfo.environment["CARGOWATCH_QUALITY_DUMP"] {
+            let lines = records.map { id, record in
+                let f = truth.frauds[id]
+                return #"{"risk":\#(record),"pattern":\#(f.map { "\"\($0.pattern)\"" } ?? "null"),"evaded_eur":\#(f?.evadedEUR ?? 0)}"#
+            }
+            try lines.joined(separator: "\n").write(toFile: dump, atomically: true, encoding: .utf8)
+        }
         if ProcessInfo.processInfo.environment["CARGOWATCH_QUALITY_DEBUG"] != nil {
             for (id, s) in scores.sorted(by: { $0.value > $1.value }).prefix(report.declarations / 100) where truth.frauds[id] == nil {
                 print("benign in top 1%: \(id) \(s): \(reasons[id] ?? "")")
             }
+            let ranked = scores.sorted(by: { $0.value > $1.value })
+            let top = Set(ranked.prefix(report.declarations / 100).map(\.key))
+            let rank = Dictionary(uniqueKeysWithValues: ranked.enumerated().map { ($1.key, $0) })
+            let totalEvaded = truth.frauds.values.reduce(0) { $0 + $1.evadedEUR }
+            let oracle = truth.frauds.values.map(\.evadedEUR).sorted(by: >).prefix(report.declarations / 100).reduce(0, +)
+            print("oracle revenue recall top 1%: \(oracle / totalEvaded)")
+            var missedBy: [String: Double] = [:], missedUnflagged = 0.0
+            for f in truth.frauds.values where !top.contains(f.declarationID) {
+                missedBy[f.pattern, default: 0] += f.evadedEUR
+                if (reasons[f.declarationID] ?? "").isEmpty { missedUnflagged += f.evadedEUR }
+            }
+            print("missed evaded share by pattern: \(missedBy.mapValues { Int($0 / totalEvaded * 1000) }) permille; unflagged \(Int(missedUnflagged / totalEvaded * 1000)) permille")
+            for f in truth.frauds.values.filter({ !top.contains($0.declarationID) }).sorted(by: { $0.evadedEUR > $1.evadedEUR }).prefix(60) {
+                print("missed: \(f.pattern) evaded \(Int(f.evadedEUR)) rank \(rank[f.declarationID] ?? -1) score \(scores[f.declarationID] ?? -1): \(reasons[f.declarationID] ?? "")")
+            }
+            let cut = ranked[report.declarations / 100].value
+            print("score at the 1% cut: \(cut)")
         }
         #expect(report.precisionTop01 >= 0.98)
         #expect(report.precisionTop1 >= 0.95)
