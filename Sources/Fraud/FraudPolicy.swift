@@ -32,6 +32,10 @@ public struct FraudPolicy: Sendable {
     public let priorStrength: Double
     public let sellerPriorFrauds: Double
     public let sellerPriorInspections: Double
+    /// Signals whose tax at risk is recalibrated from the values officers correct on inspection.
+    public let stakeLearnedSignals: Set<RiskCode>
+    /// Pseudo-inspections behind the uncalibrated estimate (multiplier 1).
+    public let stakePriorStrength: Double
     public let weights: [RiskCode: Double]
     public let regimeThresholdEUR: Double
     public let iossSharedMinSellers: Int
@@ -138,6 +142,11 @@ public struct FraudPolicy: Sendable {
             priorStrength: try number(learning, "prior_strength", "learning"),
             sellerPriorFrauds: try number(learning, "seller_prior_frauds", "learning"),
             sellerPriorInspections: try number(learning, "seller_prior_inspections", "learning"),
+            stakeLearnedSignals: Set(try strings(learning["stake_from_corrected_value"] ?? [Any](), "learning.stake_from_corrected_value").map { code in
+                guard let c = RiskCode(rawValue: code) else { throw fail("learning.stake_from_corrected_value: unknown signal \(code)") }
+                return c
+            }),
+            stakePriorStrength: learning["stake_prior_strength"] == nil ? 5 : try number(learning, "stake_prior_strength", "learning"),
             weights: weights, regimeThresholdEUR: try sig(.regimeMisuse, "threshold_eur"),
             iossSharedMinSellers: Int(try sig(.iossShared, "min_sellers")),
             weightMinDeviation: try sig(.weightMismatch, "min_deviation"), weightMinGrams: Int64(try sig(.weightMismatch, "min_grams")),

@@ -148,18 +148,38 @@ final class RiskScorer: StreamHandler {
 
     /// Evidence of one finding: the probability that a declaration with it is fraudulent, learned
     /// per signal and strength band from inspections, starting from weight × strength.
-    func evidence(_ context: HandlerContext) -> (Finding) -> Double {
+    func evidence(_ context: HandlerContext, among findings: [Finding]) -> (Finding) -> Double {
         let learning = context.store("learning")
         let k = policy.priorStrength
         return { f in
             let prior = (self.policy.weights[f.code] ?? 0.5) * f.strength
-            guard let bytes = learning.get(Self.learningKey(f)), let seen = try? SignalRecord.decode(bytes) else { return prior }
+            guard let bytes = learning.get(Self.learningKey(f, among: findings)), let seen = try? SignalRecord.decode(bytes) else { return prior }
             return (prior * k + seen.frauds) / (k + seen.inspected)
         }
     }
 
+    /// Tax at risk of one finding as inspections have shown it to be: for the signals in
+    /// `learning.stake_from_corrected_value`, the rule's estimate times what officers' corrected
+    /// values showed its estimates to be worth (the revenue side of learning, as in DATE).
+    func taxAtRisk(_ context: HandlerContext) -> (Finding) -> Double {
+        let learning = context.store("learning")
+        return { f in
+            guard self.policy.stakeLearnedSignals.contains(f.code), let bytes = learning.get(Self.stakeKey(f.code)),
+                  let seen = try? StakeRecord.decode(bytes) else { return f.taxAtRiskEUR }
+            return f.taxAtRiskEUR * seen.multiplier(priorStrength: self.policy.stakePriorStrength)
+        }
+    }
+
+    static func stakeKey(_ code: RiskCode) -> String { "stake:" + code.rawValue }
+
     /// Signal and strength band (tenths): a strong finding's record is not diluted by weak ones.
-    static func learningKey(_ f: Finding) -> String { f.code.rawValue + "/" + String(min(10, Int((f.strength * 10).rounded(.down)))) }
+    /// SELLER_HISTORY is about the trader, not the declaration: a bad seller's declaration that
+    /// shows nothing else is much less often fraud than one that does (the other findings explain
+    /// its frauds away), so its record is kept apart when it is the only finding.
+    static func learningKey(_ f: Finding, among findings: [Finding]) -> String {
+        let key = f.code.rawValue + "/" + String(min(10, Int((f.strength * 10).rounded(.down))))
+        return f.code == .sellerHistory && findings.count == 1 ? key + "/alone" : key
+    }
 
     func score(_ d: EnrichedDeclaration, _ context: HandlerContext) throws {
         if context.reference.version != referenceVersion {  // the member-state codes come from reference data (reloadable)
@@ -198,7 +218,9 @@ final class RiskScorer: StreamHandler {
         if !group.isEmpty, total > 0, total <= limit, group.allSatisfy({ $0.valueEUR <= limit }), groupTotal > limit {
             let n = group.count + 1
             let hours = Double(group.map { abs($0.lodgedAt - t) }.max() ?? 0) / 3_600_000
-            let split = Finding(code: .splitConsignment, strength: min(1, 0.6 + 0.15 * Double(n - 1)), taxAtRiskEUR: groupTotal * scorer.dutyRate(d),
+            // Each part wrongly claims the duty relief on its own value: that duty is what it evades
+            // (the group's total only shows the relief was not due).
+            let split = Finding(code: .splitConsignment, strength: min(1, 0.6 + 0.15 * Double(n - 1)), taxAtRiskEUR: total * scorer.dutyRate(d),
                                 detail: String(format: "%d declarations of this seller to one consignee within %.1f h, each at most %@, together %@",
                                                n, hours, Scorer.eur(limit), Scorer.eur(groupTotal)))
             findings.append(split)
@@ -216,7 +238,9 @@ final class RiskScorer: StreamHandler {
         for id in rescore {
             guard let bytes = context.store("declarations").get(id), var earlier = try? DeclarationMemo.decode(bytes),
                   !earlier.findings.contains(where: { $0.code == .splitConsignment }) else { continue }
-            earlier.findings.append(findings.last!)
+            var split = findings.last!
+            split.taxAtRiskEUR *= earlier.totalValueEUR / total  // its own value, at this part's duty rate
+            earlier.findings.append(split)
             emit(id, earlier, context)
             context.store("declarations").put(id, earlier.encode())
             context.count("rescored_split")
@@ -249,7 +273,8 @@ final class RiskScorer: StreamHandler {
     }
 
     func emit(_ declarationID: String, _ memo: DeclarationMemo, _ context: HandlerContext) {
-        let scored = scorer.combine(memo.findings, evidence: evidence(context))
+        let tax = taxAtRisk(context)
+        let scored = scorer.combine(memo.findings, evidence: evidence(context, among: memo.findings), taxAtRisk: tax)
         context.count("band_" + scored.band)
         let now = Timestamp(millis: Int64(Date().timeIntervalSince1970 * 1000))
         context.emit(topic: output, key: declarationID) { w in
@@ -267,7 +292,7 @@ final class RiskScorer: StreamHandler {
                 w.key("detail"); w.string(f.detail)
                 w.key("contribution"); w.double((c * 10_000).rounded() / 10_000)
                 w.key("strength"); w.double((f.strength * 1000).rounded() / 1000)
-                w.key("tax_at_risk_eur"); w.double((f.taxAtRiskEUR * 100).rounded() / 100)
+                w.key("tax_at_risk_eur"); w.double((tax(f) * 100).rounded() / 100)
                 w.endObject()
             }
             w.endArray()
@@ -314,10 +339,39 @@ final class RiskScorer: StreamHandler {
         sellers.put(memo.sellerID, seller.encode())
         // The signals' record is the same on every partition: learn here at once, and broadcast
         // "fraud|compliant" and the learning keys to the others (which, in a backlog, read it late).
-        let keys = Set(memo.findings.map(Self.learningKey)).sorted()
+        let keys = Set(memo.findings.map { Self.learningKey($0, among: memo.findings) }).sorted()
         learnSignals(fraud: fraud, keys: keys[...], context)
-        context.broadcast(topic: learningOut, key: Array(inspection.declarationID.utf8), value: Array(([fraud ? "fraud" : "compliant"] + keys).joined(separator: "\n").utf8),
+        let stakes = fraud ? stakeObservations(memo, inspection, context) : []
+        for (code, ratio) in stakes { learnStake(code, logRatio: ratio, context) }
+        let lines = [fraud ? "fraud" : "compliant"] + keys + stakes.map { "\(Self.stakeLine) \($0.code.rawValue) \($0.logRatio)" }
+        context.broadcast(topic: learningOut, key: Array(inspection.declarationID.utf8), value: Array(lines.joined(separator: "\n").utf8),
                           headers: [(RecordKind.header, RecordKind.signalOutcome)])
+    }
+
+    /// Prefix of a signal-outcome line that carries a stake observation: "stake CODE log-ratio".
+    static let stakeLine = "stake"
+
+    /// For a confirmed fraud whose value the officer corrected: for each value-based finding, the
+    /// log of the tax the correction shows was at risk over the finding's estimate of it.
+    func stakeObservations(_ memo: DeclarationMemo, _ inspection: CustomsInspection, _ context: HandlerContext) -> [(code: RiskCode, logRatio: Double)] {
+        guard let corrected = inspection.correctedValue,
+              let rate = context.reference.fxRate(currency: corrected.currency, date: inspection.inspectedAt.dateString) else { return [] }
+        let keptOut = corrected.amount.multiplied(by: rate.eurPerUnit).doubleValue - memo.totalValueEUR
+        guard keptOut > 0 else { return [] }
+        let realised = keptOut * (policy.vat(memo.destination) + policy.duty(memo.hsChapter))
+        return memo.findings.compactMap { f in
+            guard policy.stakeLearnedSignals.contains(f.code), f.taxAtRiskEUR > 0 else { return nil }
+            // Clamped: one mistyped correction must not move the multiplier by orders of magnitude.
+            return (f.code, min(3, max(-3, log(realised / f.taxAtRiskEUR))))
+        }
+    }
+
+    func learnStake(_ code: RiskCode, logRatio: Double, _ context: HandlerContext) {
+        let learning = context.store("learning")
+        var seen = learning.get(Self.stakeKey(code)).flatMap { try? StakeRecord.decode($0) } ?? StakeRecord()
+        seen.count += 1
+        seen.sumLogRatio += logRatio
+        learning.put(Self.stakeKey(code), seen.encode())
     }
 
     /// A signal outcome from the partition that scored the declaration; that partition, which has
@@ -326,7 +380,16 @@ final class RiskScorer: StreamHandler {
         if let id = declarationID, context.store("declarations").get(id) != nil { return }
         let lines = String(decoding: value, as: UTF8.self).split(separator: "\n").map(String.init)
         guard let first = lines.first else { return }
-        learnSignals(fraud: first == "fraud", keys: lines.dropFirst(), context)
+        var keys: [String] = []
+        for line in lines.dropFirst() {
+            let parts = line.split(separator: " ")
+            if parts.count == 3, parts[0] == Self.stakeLine {
+                if let code = RiskCode(rawValue: String(parts[1])), let ratio = Double(parts[2]), ratio.isFinite { learnStake(code, logRatio: ratio, context) }
+            } else {
+                keys.append(line)
+            }
+        }
+        learnSignals(fraud: first == "fraud", keys: keys[...], context)
     }
 
     func learnSignals(fraud: Bool, keys: ArraySlice<String>, _ context: HandlerContext) {

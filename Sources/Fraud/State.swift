@@ -182,3 +182,24 @@ struct SignalRecord {
         return SignalRecord(inspected: try r.double(), frauds: try r.double())
     }
 }
+
+/// Per signal: how far its tax-at-risk estimate was from what inspections found, for frauds whose
+/// officer corrected the value (log of realised over estimated, summed). Kept in `learning`.
+struct StakeRecord {
+    var count: Double = 0
+    var sumLogRatio: Double = 0
+
+    /// Geometric mean of realised / estimated, shrunk towards 1 by `priorStrength` pseudo-inspections.
+    func multiplier(priorStrength: Double) -> Double { exp(sumLogRatio / (count + priorStrength)) }
+
+    func encode() -> [UInt8] {
+        var w = BinaryStateWriter()
+        w.double(count); w.double(sumLogRatio)
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> StakeRecord {
+        var r = BinaryStateReader(bytes)
+        return StakeRecord(count: try r.double(), sumLogRatio: try r.double())
+    }
+}

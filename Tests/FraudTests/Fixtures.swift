@@ -85,9 +85,11 @@ func deliver(_ h: HandlerHarness, key: String?, value: String?, headers: [(name:
 
 /// An inspection outcome, routed to the scorer as the `route` task does (by default inspected at
 /// the fixture declarations' lodging time, so it is due at once).
-func inspect(_ h: HandlerHarness, _ id: String, _ outcome: String, at: String = "2026-11-27T08:00:00Z") {
-    deliver(h, key: id, value: #"{"schema":"customs.inspection/1","declaration_id":"\#(id)","inspected_at":"\#(at)","outcome":"\#(outcome)","findings":[],"corrected_value":null}"#,
-            headers: [(name: "cw.kind", value: Array("inspection".utf8))])
+@discardableResult
+func inspect(_ h: HandlerHarness, _ id: String, _ outcome: String, at: String = "2026-11-27T08:00:00Z", correctedEUR: Double? = nil) -> [HandlerHarness.Emitted] {
+    let corrected = correctedEUR.map { #"{"amount":\#($0),"currency":"EUR"}"# } ?? "null"
+    return deliver(h, key: id, value: #"{"schema":"customs.inspection/1","declaration_id":"\#(id)","inspected_at":"\#(at)","outcome":"\#(outcome)","findings":[],"corrected_value":\#(corrected)}"#,
+                   headers: [(name: "cw.kind", value: Array("inspection".utf8))])
 }
 
 /// The risk records of one send, decoded.

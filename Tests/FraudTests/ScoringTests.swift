@@ -142,6 +142,9 @@ struct ScoringTests {
         #expect(out.allSatisfy { codes($0) == ["SPLIT_CONSIGNMENT"] })
         let detail = ((out[0]["reasons"] as? [[String: Any]])?[0]["detail"] as? String) ?? ""
         #expect(detail.contains("160.00 EUR") && !detail.contains("Marie") && !detail.contains("DUPONT"), "no personal data: \(detail)")
+        // Each part evades the duty relief on its own value, not the group's.
+        let stakes = Dictionary(uniqueKeysWithValues: out.map { ($0["declaration_id"] as! String, (($0["reasons"] as? [[String: Any]])?[0]["tax_at_risk_eur"] as? Double) ?? -1) })
+        #expect(abs(stakes["S1"]! - 60 * Setup.policy.duty("64")) < 0.01 && abs(stakes["S2"]! - 100 * Setup.policy.duty("64")) < 0.01, "\(stakes)")
         #expect(codes(risks(h, part("LATER", 100, "2026-12-02T11:00:00Z"))[0]).isEmpty, "outside the window")
     }
 
@@ -242,6 +245,49 @@ struct ScoringTests {
         #expect(weak(a, "A2") == learned, "counted once")
     }
 
+    @Test("Learning the stake: corrected values of confirmed frauds recalibrate a value signal's tax at risk, on every partition; compliant outcomes and other signals leave it alone")
+    func stakeFromCorrectedValues() throws {
+        let a = Setup.scorer(), b = Setup.scorer()
+        /// Hidden goods: 6 EUR declared for 300 g, 1,400 g scanned.
+        func hidden(_ h: HandlerHarness, _ id: String) -> (tax: Double, score: Double) {
+            var d = Declaration()
+            d.id = id; d.seller = "M-\(id)"; d.grossGrams = 300; d.scannedGrams = 1400
+            let risk = risks(h, d)[0]
+            let reason = (risk["reasons"] as? [[String: Any]] ?? []).first { $0["code"] as? String == "WEIGHT_MISMATCH" }
+            return (reason?["tax_at_risk_eur"] as? Double ?? -1, score(risk))
+        }
+        let before = hidden(a, "H0")
+        #expect(before.tax > 5 && before.tax < 10, "the rule's estimate: the hidden 1,100 g priced like the declared 300 g")
+        _ = hidden(a, "C1")
+        inspect(a, "C1", "compliant", correctedEUR: 100)
+        #expect(hidden(a, "H1").tax == before.tax, "a compliant outcome says nothing about what a fraud evades")
+        var broadcasts: [HandlerHarness.Emitted] = []
+        for i in 1...10 {
+            _ = hidden(a, "F\(i)")
+            // The officer found goods worth 100 EUR in all: 94 EUR kept out of the VAT and duty base.
+            broadcasts += inspect(a, "F\(i)", "fraud", correctedEUR: 100).filter { $0.topic == "fraud.declarations-by-seller" }
+        }
+        let realised = 94 * (Setup.policy.vat("BE") + Setup.policy.duty("61"))
+        let after = hidden(a, "H2")
+        // Geometric mean of realised / estimated, shrunk by 5 pseudo-inspections: 10 of 15 of the way in log space.
+        let expected = before.tax * exp(log(realised / before.tax) * 10 / 15)
+        #expect(abs(after.tax - expected) < 0.05, "tax at risk \(after.tax), expected \(expected)")
+        #expect(after.score > before.score)
+        #expect(hidden(b, "B1").tax == before.tax, "the other partition has not seen the broadcasts yet")
+        for o in broadcasts { deliver(b, key: o.key, value: o.value, headers: o.headers) }
+        #expect(abs(hidden(b, "B2").tax - after.tax) < 0.01)
+        for o in broadcasts { deliver(a, key: o.key, value: o.value, headers: o.headers) }  // its own broadcasts come back
+        #expect(abs(hidden(a, "H3").tax - after.tax) < 0.01, "counted once")
+        // A signal not in learning.stake_from_corrected_value keeps the rule's estimate.
+        var regime = Declaration()
+        regime.id = "R1"; regime.seller = "M-R1"; regime.lines[0].unitEUR = 200
+        let regimeTax = { (risks(a, regime)[0]["reasons"] as? [[String: Any]] ?? []).first { $0["code"] as? String == "REGIME_MISUSE" }?["tax_at_risk_eur"] as? Double }
+        let regimeBefore = regimeTax()
+        inspect(a, "R1", "fraud", correctedEUR: 2000)
+        regime.id = "R2"
+        #expect(regimeTax() == regimeBefore)
+    }
+
     @Test("Combination: more independent evidence and more value at risk rank higher; contributions add up to the score")
     func combination() {
         let s = Scorer(policy: Setup.policy, iossCodes: [])
@@ -253,6 +299,14 @@ struct ScoringTests {
         #expect(b.score > a.score && c.score > a.score && b.score <= 1)
         #expect(abs(b.contributions.reduce(0, +) - b.score) < 1e-9)
         #expect(s.combine([], evidence: w).score == 0)
+        // A seller's history makes fraud likelier, not larger: its (all-the-VAT) estimate counts
+        // only when nothing else fired.
+        let history = Finding(code: .sellerHistory, strength: 0.5, taxAtRiskEUR: 150, detail: "")
+        var quiet = history
+        quiet.taxAtRiskEUR = 0
+        #expect(s.combine(one + [history], evidence: w).score == s.combine(one + [quiet], evidence: w).score)
+        #expect(s.combine(one + [history], evidence: w).score > a.score)
+        #expect(s.combine([history], evidence: w).score > s.combine([quiet], evidence: w).score)
     }
 
     @Test("IOSS_SHARED: the fourth seller quoting one number announces it to every scorer partition with its likely holder; later declarations of others carry the reason")
@@ -303,7 +357,8 @@ struct ScoringTests {
     func policyErrors() throws {
         let text = try String(contentsOfFile: "\(Setup.root)/policy/fraud.yaml", encoding: .utf8)
         #expect(throws: FraudPolicy.Failure.self) { try FraudPolicy.parse(text.replacingOccurrences(of: "weight: 0.95", with: "weight: 1.5"), source: "p") }
-        for (from, to, key) in [("window: 48h", "window: soon", "SPLIT_CONSIGNMENT.window"), ("curve: linear", "curve: cubic", "stake.curve")] {
+        for (from, to, key) in [("window: 48h", "window: soon", "SPLIT_CONSIGNMENT.window"), ("curve: linear", "curve: cubic", "stake.curve"),
+                                  ("[UNDERVALUATION, WEIGHT_MISMATCH]", "[UNDERVALUATION, HEAVINESS]", "learning.stake_from_corrected_value")] {
             #expect(text.contains(from))
             let error = #expect(throws: FraudPolicy.Failure.self) { try FraudPolicy.parse(text.replacingOccurrences(of: from, with: to), source: "p") }
             #expect("\(String(describing: error))".contains(key))
