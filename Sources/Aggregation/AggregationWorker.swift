@@ -6,8 +6,6 @@ import WorkerRuntime
 public enum AggregationWorker {
     public static let name = Catalogue.Worker.aggregation
 
-    static func ms(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
-
     public static let definition = WorkerDefinition(
         name: name, defaultHTTPPort: 8084,
         settings: [
@@ -66,7 +64,7 @@ public enum AggregationWorker {
             enabled.insert(rule)
         }
         alerts.enabled = enabled
-        alerts.warmupMs = ms(config.duration("aggregation.alerts.warmup"))
+        alerts.warmupMs = config.duration("aggregation.alerts.warmup").wholeMilliseconds
         alerts.minWindows = Int64(config.int("aggregation.alerts.min_windows"))
         alerts.minPeerWindows = Int64(config.int("aggregation.alerts.min_peer_windows"))
         alerts.factor = try number("aggregation.alerts.factor")
@@ -76,13 +74,13 @@ public enum AggregationWorker {
         alerts.minExports = Int64(config.int("aggregation.alerts.min_exports"))
         alerts.bulkMinRecords = Int64(config.int("aggregation.alerts.bulk_min_records"))
         alerts.piiMinRecords = Int64(config.int("aggregation.alerts.pii_min_records"))
-        alerts.harvestSpanMs = ms(config.duration("aggregation.alerts.harvest_span"))
+        alerts.harvestSpanMs = config.duration("aggregation.alerts.harvest_span").wholeMilliseconds
         alerts.flowMinPulls = Int64(config.int("aggregation.alerts.flow_min_pulls"))
         alerts.deniedMin = Int64(config.int("aggregation.alerts.denied_min"))
         alerts.offHoursMinEvents = Int64(config.int("aggregation.alerts.off_hours_min_events"))
         alerts.offHoursMaxShare = try number("aggregation.alerts.off_hours_max_share")
-        alerts.sessionGapMs = ms(config.duration("aggregation.alerts.session_gap"))
-        alerts.realertMs = ms(config.duration("aggregation.alerts.realert_after"))
+        alerts.sessionGapMs = config.duration("aggregation.alerts.session_gap").wholeMilliseconds
+        alerts.realertMs = config.duration("aggregation.alerts.realert_after").wholeMilliseconds
         alerts.offHoursMinSessions = Int64(config.int("aggregation.alerts.off_hours_min_sessions"))
         alerts.minPeerSessions = Int64(config.int("aggregation.alerts.min_peer_sessions"))
         alerts.usualCountryWindows = Int64(config.int("aggregation.alerts.usual_country_windows"))

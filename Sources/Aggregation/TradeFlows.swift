@@ -31,7 +31,7 @@ final class ParcelFlowRouter: StreamHandler {
 
     init(output: String, retention: Duration) {
         self.output = output
-        retentionMs = retention.components.seconds * 1000
+        retentionMs = retention.wholeMilliseconds
     }
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {

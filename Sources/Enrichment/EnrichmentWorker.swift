@@ -39,7 +39,7 @@ final class EnrichmentJoin: StreamHandler {
         self.declarationsIn = declarationsIn
         self.parcelsOut = parcelsOut
         self.declarationsOut = declarationsOut
-        windowMs = window.components.seconds * 1000 + window.components.attoseconds / 1_000_000_000_000_000
+        windowMs = window.wholeMilliseconds
     }
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {

@@ -391,8 +391,8 @@ final class StreamTask: @unchecked Sendable {
         }
         publishCounters()
         try send()
-        let took = (ContinuousClock.now - started).components
-        metrics.batchDuration.recordNanoseconds(took.seconds * 1_000_000_000 + took.attoseconds / 1_000_000_000)
+        let took = ContinuousClock.now - started
+        metrics.batchDuration.recordNanoseconds(took.wholeNanoseconds)
     }
 
     private func publishCounters() {
@@ -477,8 +477,8 @@ final class StreamTask: @unchecked Sendable {
         guard transactionOpen else { return }
         let started = ContinuousClock.now
         defer {
-            let took = (ContinuousClock.now - started).components
-            metrics.commitDuration.recordNanoseconds(took.seconds * 1_000_000_000 + took.attoseconds / 1_000_000_000)
+            let took = ContinuousClock.now - started
+            metrics.commitDuration.recordNanoseconds(took.wholeNanoseconds)
         }
         outgoing.removeAll()
         for store in stores.all {
@@ -640,7 +640,7 @@ final class StreamTask: @unchecked Sendable {
         batch.release()
         try restoreConsumer.assign([:])
         logger.info("state restored", metadata: ["partitions": "\(fresh.sorted())", "records": "\(restored)", "skipped_uncommitted": "\(skipped)",
-                                                 "ms": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)"])
+                                                 "ms": "\((ContinuousClock.now - started).wholeMilliseconds)"])
     }
 
     private func publishGauges() {

@@ -20,13 +20,11 @@ public struct WindowSpec: Sendable, Hashable {
     public let graceMs: Int64
 
     public init(size: Duration, advance: Duration? = nil, grace: Duration) {
-        sizeMs = Self.ms(size)
-        advanceMs = Self.ms(advance ?? size)
-        graceMs = Self.ms(grace)
+        sizeMs = size.wholeMilliseconds
+        advanceMs = (advance ?? size).wholeMilliseconds
+        graceMs = grace.wholeMilliseconds
         precondition(sizeMs > 0 && advanceMs > 0 && advanceMs <= sizeMs, "window advance must be in (0, size]")
     }
-
-    static func ms(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
 
     /// Every window that contains `t`, earliest first.
     public func windows(containing t: Timestamp) -> [Window] {

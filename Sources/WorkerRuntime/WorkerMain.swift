@@ -239,7 +239,7 @@ final class WorkerService: Service, Sendable {
             let deadline = options.shutdownDeadline
             let log = logger
             Thread.detachNewThread {
-                Thread.sleep(forTimeInterval: Double(deadline.components.seconds) + Double(deadline.components.attoseconds) / 1e18)
+                Thread.sleep(forTimeInterval: deadline.secondsValue)
                 log.critical("shutdown deadline passed; exiting now")
                 exit(ExitCode.software)
             }
@@ -250,7 +250,7 @@ final class WorkerService: Service, Sendable {
     private func watchReferenceFiles(_ reference: ReferenceStore) -> DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: .global())
         let interval = options.referenceReloadInterval
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let seconds = interval.secondsValue
         let log = logger
         let stamp = Mutex(ReferenceLoader.modificationStamp(reference.directory))
         timer.schedule(deadline: .now() + seconds, repeating: seconds)
