@@ -27,8 +27,9 @@ public struct FraudPolicy: Sendable {
     public let mediumBand: Double
     public let stakeTilt: Double
     public let stakeSaturationEUR: Double
-    /// How the tax at risk grows into the stake factor up to the saturation: `log` or `linear`.
-    public let stakeLinear: Bool
+    /// How the tax at risk grows into the stake factor up to the saturation.
+    public enum StakeCurve: String, Sendable { case log, linear }
+    public let stakeCurve: StakeCurve
     public let priorStrength: Double
     public let sellerPriorFrauds: Double
     public let sellerPriorInspections: Double
@@ -132,12 +133,9 @@ public struct FraudPolicy: Sendable {
         return FraudPolicy(
             version: version, highBand: try number(bands, "high", "bands"), mediumBand: try number(bands, "medium", "bands"),
             stakeTilt: try number(stake, "tilt", "stake"), stakeSaturationEUR: try number(stake, "saturation_eur", "stake"),
-            stakeLinear: try { () throws -> Bool in
-                switch stake["curve"] as? String ?? "log" {
-                case "log": return false
-                case "linear": return true
-                default: throw fail("stake.curve: expected log or linear")
-                }
+            stakeCurve: try { () throws -> StakeCurve in
+                guard let curve = StakeCurve(rawValue: stake["curve"] as? String ?? "log") else { throw fail("stake.curve: expected log or linear") }
+                return curve
             }(),
             priorStrength: try number(learning, "prior_strength", "learning"),
             sellerPriorFrauds: try number(learning, "seller_prior_frauds", "learning"),

@@ -118,7 +118,7 @@ final class RiskScorer: StreamHandler {
         self.pseudonymizer = pseudonymizer
         self.output = output
         self.learningOut = learningOut
-        memoRetentionMs = memoRetention.components.seconds * 1000
+        memoRetentionMs = memoRetention.wholeMilliseconds
     }
 
     var policy: FraudPolicy { scorer.policy }
@@ -366,9 +366,19 @@ final class RiskScorer: StreamHandler {
         }
     }
 
+    /// A learned record to update. One that cannot be read (a store written by a different
+    /// version) starts over, and is counted (`learning_record_unreadable`) rather than dropped unseen.
+    static func record<R>(_ bytes: [UInt8]?, _ decode: ([UInt8]) throws -> R, empty: R, _ context: HandlerContext) -> R {
+        guard let bytes else { return empty }
+        do { return try decode(bytes) } catch {
+            context.count("learning_record_unreadable")
+            return empty
+        }
+    }
+
     func learnStake(_ code: RiskCode, logRatio: Double, _ context: HandlerContext) {
         let learning = context.store("learning")
-        var seen = learning.get(Self.stakeKey(code)).flatMap { try? StakeRecord.decode($0) } ?? StakeRecord()
+        var seen = Self.record(learning.get(Self.stakeKey(code)), StakeRecord.decode, empty: StakeRecord(), context)
         seen.count += 1
         seen.sumLogRatio += logRatio
         learning.put(Self.stakeKey(code), seen.encode())
@@ -395,7 +405,7 @@ final class RiskScorer: StreamHandler {
     func learnSignals(fraud: Bool, keys: ArraySlice<String>, _ context: HandlerContext) {
         let learning = context.store("learning")
         for key in keys {
-            var seen = learning.get(key).flatMap { try? SignalRecord.decode($0) } ?? SignalRecord()
+            var seen = Self.record(learning.get(key), SignalRecord.decode, empty: SignalRecord(), context)
             seen.inspected += 1
             if fraud { seen.frauds += 1 }
             learning.put(key, seen.encode())

@@ -165,8 +165,10 @@ struct Scorer: Sendable {
         // of bad sellers with EUR 18 at stake were ranked as if EUR 60 were.)
         let own = findings.filter { $0.code != .sellerHistory }
         let stake = (own.isEmpty ? findings : own).map(taxAtRisk).max() ?? 0
-        let stakeFactor = policy.stakeLinear ? min(1, max(0, stake) / policy.stakeSaturationEUR)
-            : min(1, log1p(max(0, stake)) / log1p(policy.stakeSaturationEUR))
+        let stakeFactor = switch policy.stakeCurve {
+        case .linear: min(1, max(0, stake) / policy.stakeSaturationEUR)
+        case .log: min(1, log1p(max(0, stake)) / log1p(policy.stakeSaturationEUR))
+        }
         let score = min(1, max(0, p * ((1 - policy.stakeTilt) + policy.stakeTilt * stakeFactor)))
         let sum = evidence.reduce(0, +)
         let contributions = evidence.map { sum > 0 ? score * $0 / sum : 0 }
