@@ -143,9 +143,11 @@ public enum WorkerMain {
             // A task that failed ends the service "unexpectedly": its own failure says why.
             if service.failure.withLock({ $0 }) == nil {
                 logger.critical("worker failed", metadata: ["error": "\(error)"])
+                service.joinProber()
                 return ExitCode.software
             }
         }
+        service.joinProber()
         if let failure = service.failure.withLock({ $0 }) {
             logger.critical("worker failed", metadata: ["error": "\(failure.message)"])
             if failure.exitCode == ExitCode.config { stderr("\(worker.name): \(failure.message)") }
@@ -194,6 +196,8 @@ final class WorkerService: Service, Sendable {
 
     let health: Health
     private let probing = Atomic<Bool>(true)
+    /// Signalled when the broker prober has returned and its client is destroyed.
+    private let proberDone = DispatchSemaphore(value: 0)
 
     init(tasks: [StreamTask], options: RuntimeOptions, health: Health, reference: ReferenceStore?, logger: Logger) {
         self.tasks = tasks
@@ -207,7 +211,10 @@ final class WorkerService: Service, Sendable {
         running.store(tasks.count, ordering: .relaxed)
         let watchers = installSignalWatchers()
         let fileWatcher = reference.map(watchReferenceFiles)
-        let prober = Thread { [self] in probeBroker() }
+        let prober = Thread { [self] in
+            probeBroker()
+            proberDone.signal()
+        }
         prober.name = "broker-probe"
         prober.start()
         defer {
@@ -244,6 +251,13 @@ final class WorkerService: Service, Sendable {
                 exit(ExitCode.software)
             }
         }
+    }
+
+    /// Waits (bounded) for the broker prober to stop and destroy its client. Exiting while its
+    /// librdkafka threads are still in a TLS handshake let OpenSSL's exit-time cleanup free state
+    /// under them: a worker refused by the broker's certificate died of SIGSEGV instead of exiting 78.
+    func joinProber() {
+        _ = proberDone.wait(timeout: .now() + options.brokerProbeTimeout.secondsValue + 5)
     }
 
     /// Reloads reference data when its files change (checked every `reference.reload_interval`).
