@@ -120,7 +120,8 @@ struct AlertRules: Sendable {
     }
 
     /// `recent`: `trailing(window, a, p)`, computed once for evaluate and learn.
-    func evaluate(_ window: Window, _ a: ActivityWindow, recent: (personal: Int64, flows: Int64), profile p: PrincipalProfile, peers: [Baseline]) -> [Alert] {
+    func evaluate(_ window: Window, _ a: ActivityWindow, recent: (personal: Int64, flows: Int64), profile p: PrincipalProfile, peers: [Baseline],
+                  peerCountries: [String: Int64] = [:]) -> [Alert] {
         let warm = isWarm(p, at: window.end.millis)
         var alerts: [Alert] = []
         func over(_ rule: AlertRule, _ m: Metric, _ x: Double, minimum: Int64, severity: String, needsBaseline: Bool = true, _ extra: [(String, EvidenceValue)] = []) {
@@ -157,12 +158,16 @@ struct AlertRules: Sendable {
              [("span_minutes", .int(settings.harvestSpanMs / 60_000))])
         over(.deniedBurst, .denied, Double(a.denied), minimum: settings.deniedMin, severity: "medium", needsBaseline: false)
 
-        if settings.enabled.contains(.thirdCountryAccess), warm {
-            let unusual = a.thirdCountry.filter { (p.countries[$0.key] ?? 0) < settings.usualCountryWindows }
+        // The principal's own usual countries once it is warm; its peer group's until then (a new
+        // principal's first day is when a stolen account is most likely used).
+        let peerReady = peers[Metric.denied.rawValue].n >= settings.minPeerWindows
+        if settings.enabled.contains(.thirdCountryAccess), !a.thirdCountry.isEmpty, let usual = warm ? p.countries : peerReady ? peerCountries : nil {
+            let unusual = a.thirdCountry.filter { (usual[$0.key] ?? 0) < settings.usualCountryWindows }
             if !unusual.isEmpty {
                 alerts.append(Alert(rule: .thirdCountryAccess, severity: "high", window: window, evidence: [
                     ("countries", .list(unusual.keys.sorted())), ("sensitive_events", .int(unusual.values.reduce(0, +))),
-                    ("usual_countries", .list(p.countries.filter { $0.value >= settings.usualCountryWindows }.keys.sorted())),
+                    ("usual_countries", .list(usual.filter { $0.value >= settings.usualCountryWindows }.keys.sorted())),
+                    ("baseline", .text(warm ? "own" : "peer")),
                 ]))
             }
         }
@@ -216,7 +221,7 @@ struct AlertRules: Sendable {
     /// PII reads still inside the span of one that did), countries, off-hours share, hourly and
     /// daily export totals.
     func learn(_ window: Window, _ a: ActivityWindow, recent: (personal: Int64, flows: Int64), fired: Set<AlertRule>,
-               profile p: inout PrincipalProfile, peers: inout [Baseline]) {
+               profile p: inout PrincipalProfile, peers: inout [Baseline], peerCountries: inout [String: Int64]) {
         func add(_ m: Metric, _ x: Double, clip: Double? = nil) {
             p.baselines[m.rawValue].add(x, alpha: settings.alpha, clip: clip, floor: settings.minLogSpread)
             peers[m.rawValue].add(x, alpha: settings.alpha, clip: clip, floor: settings.minLogSpread)
@@ -235,7 +240,12 @@ struct AlertRules: Sendable {
         p.recent = p.recent.filter { $0.key >= window.end.millis - settings.harvestSpanMs }
         p.firstSeen = min(p.firstSeen, a.firstEvent)
         p.windows += 1
-        if !fired.contains(.thirdCountryAccess) { for c in a.countries { p.countries[c, default: 0] += 1 } }
+        if !fired.contains(.thirdCountryAccess) {
+            for c in a.countries {
+                p.countries[c, default: 0] += 1
+                peerCountries[c, default: 0] += 1
+            }
+        }
         let hour = window.start.millis.floorDiv(3_600_000)
         // Low-and-slow volume counts each export at most `slowExportCap` times the usual export
         // size: one big legitimate export (a month-end report) is BULK_EXPORT's business, and
@@ -299,10 +309,11 @@ final class AccessActivityTracker: StreamHandler {
                 var profile = try profiles.get(principal).map(PrincipalProfile.decode) ?? PrincipalProfile()
                 let peerKey = a.org + "|" + a.role
                 var peers = try peerStore.get(peerKey).map(Self.decodePeers) ?? Array(repeating: Baseline(), count: Metric.allCases.count)
+                var peerCountries = try peerStore.get(Self.countriesKey(peerKey)).map(Self.decodeCountries) ?? [:]
                 rules.observeSession(a, profile: &profile, peers: &peers)
                 let recent = rules.trailing(window, a, profile)
-                var alerts = rules.evaluate(window, a, recent: recent, profile: profile, peers: peers)
-                rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers)
+                var alerts = rules.evaluate(window, a, recent: recent, profile: profile, peers: peers, peerCountries: peerCountries)
+                rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers, peerCountries: &peerCountries)
                 if !alerts.contains(where: { $0.rule == .bulkExport }), let slow = rules.slowExfiltration(window, profile: profile) { alerts.append(slow) }
                 // A rule that keeps firing raises one alert per realert span; its figures stay out of the baselines all the same.
                 alerts.removeAll { rules.isRepeat($0.rule, window, profile) }
@@ -312,9 +323,27 @@ final class AccessActivityTracker: StreamHandler {
                 }
                 profiles.put(principal, profile.encode())
                 peerStore.put(peerKey, Self.encodePeers(peers))
+                if !a.countries.isEmpty { peerStore.put(Self.countriesKey(peerKey), Self.encodeCountries(peerCountries)) }
             } catch { failure = error }
         }
         if let failure { throw failure }
+    }
+
+    /// The peer group's source countries (windows per country) live beside its baselines.
+    static func countriesKey(_ peerKey: String) -> String { "countries|" + peerKey }
+
+    static func encodeCountries(_ c: [String: Int64]) -> [UInt8] {
+        var w = BinaryStateWriter()
+        w.int(Int64(c.count))
+        for (k, v) in c.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v) }
+        return w.bytes
+    }
+
+    static func decodeCountries(_ bytes: [UInt8]) throws -> [String: Int64] {
+        var r = BinaryStateReader(bytes)
+        var c: [String: Int64] = [:]
+        for _ in 0..<max(0, try r.int()) { let k = try r.string(); c[k] = try r.int() }
+        return c
     }
 
     static func encodePeers(_ b: [Baseline]) -> [UInt8] {

@@ -151,6 +151,30 @@ struct AlertTests {
         #expect(svc.alerts.isEmpty, "\(svc.alerts)")
     }
 
+    @Test("THIRD_COUNTRY_ACCESS while a principal warms up: judged against its peer group's usual countries; with no peer baseline it holds back")
+    func thirdCountryDuringWarmUp() {
+        let rig = AccessRig()
+        var remote = Access(principal: "u-carl")
+        remote.country = "IN"; remote.jurisdiction = "third_country"
+        rig.habits(remote, days: 2)
+        #expect(rig.alerts.isEmpty, "a colleague who works from India every day: \(rig.alerts)")
+        let nine = day3 + 9 * 3_600_000
+        rig.send(Access(principal: "u-new"), at: nine)
+        var stolen = Access(principal: "u-new")
+        stolen.country = "RU"; stolen.jurisdiction = "third_country"; stolen.level = "restricted"
+        rig.send(stolen, at: nine + 600_000)
+        var fromIndia = stolen
+        fromIndia.principal = "u-new2"; fromIndia.country = "IN"
+        rig.send(fromIndia, at: nine + 700_000)
+        var otherGroup = stolen
+        otherGroup.principal = "u-other"; otherGroup.org = "another-org"
+        rig.send(otherGroup, at: nine + 800_000)
+        rig.send(Access(principal: "u-carl"), at: day3 + 86_400_000)  // closes the windows
+        let third = rig.alerts.filter { $0["rule"] as? String == "THIRD_COUNTRY_ACCESS" }
+        #expect(third.map { $0["principal_id"] as? String } == ["u-new"], "\(rig.alerts)")
+        #expect((third.first?["evidence"] as? [String: Any])?["baseline"] as? String == "peer")
+    }
+
     @Test("Paced harvests add up over the span; overtime that continues a working session is not OFF_HOURS")
     func pacingAndOvertime() {
         let rig = AccessRig()
