@@ -26,20 +26,31 @@ struct AlertQualityTests {
         var falseAlerts: [[String: Any]]
     }
 
-    static func run(seed: UInt64, days: Int, settings: AlertSettings = AlertSettings()) throws -> Run {
+    /// `partitions`: the access task's input partitions (the fleet has 6), each with its own
+    /// profiles and peer baselines, principals spread over them by a hash of their id.
+    static func run(seed: UInt64, days: Int, partitions: Int32 = 1, start: Timestamp = Timestamp(rfc3339: "2026-10-05T00:00:00Z")!,
+                    settings: AlertSettings = AlertSettings()) throws -> Run {
         var options = TrafficGenerator.Options()
+        // CARGOWATCH_ALERT_FLEET_RATE=3600: the demo's traffic as `cargowatch generate` makes it (every
+        // scenario kind on, that many parcels an hour), to replay a fleet run's access logs exactly.
+        if let rate = ProcessInfo.processInfo.environment["CARGOWATCH_ALERT_FLEET_RATE"].flatMap(Int.init) {
+            options = .labelled
+            options.parcelsPerHour = rate
+        } else {
+            options.accessLogs = true
+            options.exfiltrationPerDay = 5
+            options.parcelsPerHour = 20
+        }
         options.seed = seed
-        options.start = Timestamp(rfc3339: "2026-10-05T00:00:00Z")!
-        options.accessLogs = true
-        options.exfiltrationPerDay = 5
-        options.parcelsPerHour = 20
+        options.start = start
         var generator = TrafficGenerator(options: options)
         let policy = try SensitivityPolicy.load(path: "\(root)/policy/sensitivity.yaml")
         let reference = try ReferenceLoader.load(directory: "\(root)/reference")
         let tagger = AccessTagger(policy: policy, hours: WorkingHours.parse(hours: "07:00-19:00", days: "mon-fri")!)
         let tracker = HandlerHarness(handler: AccessActivityTracker(spec: WindowSpec(size: .seconds(300), grace: .seconds(60)), settings: settings,
                                                                     activityOut: "agg.access-activity", alertsOut: "alerts.access"),
-                                     stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")])
+                                     stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")],
+                                     partitions: Array(0..<partitions))
         let end = options.start + Int64(days) * 86_400_000
         var truthLines: [String] = []
         var alerts: [AlertRecord] = []
@@ -50,7 +61,8 @@ struct AlertQualityTests {
             if r.time >= end { break }
             guard r.kind == .accessLog else { continue }
             // What the sensitivity-worker writes to access.tagged: the log plus its tags.
-            let log = try r.value.withUnsafeBytes { try AccessLog(json: $0) }
+            // A hostile record goes to the sensitivity-worker's dead letters, not on.
+            guard let log = try? r.value.withUnsafeBytes({ try AccessLog(json: $0) }) else { continue }
             var w = JSONWriter()
             r.value.withUnsafeBytes { value in
                 RecordSplice.splice(value, into: &w) { w in
@@ -61,7 +73,8 @@ struct AlertQualityTests {
                 let t = tagger.tags(log, reference)
                 print("trace \(log.occurredAt) \(log.action) \(log.resource.kind) \(log.records) \(t.level) off=\(t.offHours) \(log.source.country ?? "-")")
             }
-            for out in tracker.outputs(of: tracker.send(topic: "access.tagged", key: r.key, value: String(decoding: w.bytes, as: UTF8.self)))
+            let partition = Int32(truncatingIfNeeded: r.key.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 } % UInt32(partitions))
+            for out in tracker.outputs(of: tracker.send(topic: "access.tagged", key: r.key, value: String(decoding: w.bytes, as: UTF8.self), partition: partition))
             where out.topic == "alerts.access" {
                 let o = try JSONSerialization.jsonObject(with: Data(out.value!.utf8)) as! [String: Any]
                 let alert = try #require(AlertRecord(json: o))
@@ -113,7 +126,10 @@ struct AlertQualityTests {
         let days = Int(env["CARGOWATCH_ALERT_DAYS"] ?? "") ?? 14
         var settings = AlertSettings()
         if let v = env["CARGOWATCH_ALERT_EXPORT_SIGMAS"].flatMap(Double.init) { settings.exportSigmas = v }
-        let r = try Self.run(seed: seed, days: days, settings: settings)
+        // CARGOWATCH_ALERT_PARTITIONS and CARGOWATCH_ALERT_START: the fleet's layout and dates.
+        let partitions = Int32(env["CARGOWATCH_ALERT_PARTITIONS"] ?? "") ?? 1
+        let start = env["CARGOWATCH_ALERT_START"].flatMap { Timestamp(rfc3339: $0) } ?? Timestamp(rfc3339: "2026-10-05T00:00:00Z")!
+        let r = try Self.run(seed: seed, days: days, partitions: partitions, start: start, settings: settings)
         print(Self.describe(r))
         let report = r.report
         #expect(report.scenarios.count >= 5 * (days - 2))
