@@ -266,26 +266,6 @@ struct AlertRules: Sendable {
     }
 }
 
-/// Task `access-route`: re-keys tagged access events by peer group (org and role). Keyed by
-/// principal, each partition saw a sixth of every peer group, so early in a run the peer
-/// baselines a new principal is judged by were rarely ready (a fleet run in session 6 missed a
-/// PII harvest that one partition caught). A principal's events stay in order: its group is fixed.
-final class AccessPeerGroupRouter: StreamHandler {
-    let output: String
-
-    init(output: String) { self.output = output }
-
-    func handle(_ record: InputRecord, _ context: HandlerContext) throws {
-        let value = try record.requireValue()
-        let principal = try TaggedAccess(json: value).log.principal  // bad input stops here, in this task's DLQ
-        context.emitRaw(topic: output, key: Array(Self.peerGroup(org: principal.org, role: principal.role ?? "").utf8), value: Array(value),
-                        headers: OriginHeaders.headers(of: record))
-    }
-
-    /// The same key as the `peers` store's.
-    static func peerGroup(org: String, role: String) -> String { org + "|" + role }
-}
-
 /// Task `access`: per principal and activity window, the agg.access-activity record and the
 /// alerts; baselines live in `profiles` (per principal) and `peers` (per org and role).
 final class AccessActivityTracker: StreamHandler {
@@ -327,7 +307,7 @@ final class AccessActivityTracker: StreamHandler {
                 let a = try ActivityWindow.decode(bytes)
                 emitActivity(window, principal, a, context)
                 var profile = try profiles.get(principal).map(PrincipalProfile.decode) ?? PrincipalProfile()
-                let peerKey = AccessPeerGroupRouter.peerGroup(org: a.org, role: a.role)
+                let peerKey = a.org + "|" + a.role
                 var peers = try peerStore.get(peerKey).map(Self.decodePeers) ?? Array(repeating: Baseline(), count: Metric.allCases.count)
                 var peerCountries = try peerStore.get(Self.countriesKey(peerKey)).map(Self.decodeCountries) ?? [:]
                 rules.observeSession(a, profile: &profile, peers: &peers)

@@ -97,7 +97,7 @@ public enum AggregationWorker {
                  riskOut: config.string("aggregation.topics.risk_out"), activity: config.string("aggregation.topics.activity_out"),
                  alerts: config.string("aggregation.topics.alerts_out"))
         let alertSettings = alerts
-        let flowFacts = Catalogue.aggregationFlowFacts, riskFacts = Catalogue.aggregationRiskFacts, byPeerGroup = Catalogue.aggregationAccessByPeerGroup
+        let flowFacts = Catalogue.aggregationFlowFacts, riskFacts = Catalogue.aggregationRiskFacts
         return [
             TaskDefinition(name: "parcels", inputs: [t.parcels], outputs: [flowFacts], stores: [StoreDefinition(ParcelFlowRouter.store)]) {
                 ParcelFlowRouter(output: flowFacts, retention: retention)
@@ -111,10 +111,7 @@ public enum AggregationWorker {
             TaskDefinition(name: "risk", inputs: [riskFacts], outputs: [t.riskOut], stores: [StoreDefinition("risk")]) {
                 CustomsRiskAggregator(spec: riskSpec, output: t.riskOut)
             },
-            TaskDefinition(name: "access-route", inputs: [t.access], outputs: [byPeerGroup]) {
-                AccessPeerGroupRouter(output: byPeerGroup)
-            },
-            TaskDefinition(name: "access", inputs: [byPeerGroup], outputs: [t.activity, t.alerts],
+            TaskDefinition(name: "access", inputs: [t.access], outputs: [t.activity, t.alerts],
                            stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")]) {
                 AccessActivityTracker(spec: accessSpec, settings: alertSettings, activityOut: t.activity, alertsOut: t.alerts)
             },

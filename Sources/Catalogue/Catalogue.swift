@@ -46,7 +46,6 @@ public enum Catalogue {
     public static let fraudIOSSUsage = "fraud.ioss-usage"
     public static let aggregationFlowFacts = "aggregation.flow-facts"
     public static let aggregationRiskFacts = "aggregation.risk-facts"
-    public static let aggregationAccessByPeerGroup = "aggregation.access-by-peer-group"
 
     public static let topics: [Topic] = {
         let w = Worker.self
@@ -107,9 +106,6 @@ public enum Catalogue {
             Topic(aggregationRiskFacts, role: .internal, key: "destination|hs_chapter", schema: nil, producers: [w.aggregation],
                   consumers: [w.aggregation], config: retention(days: 3),
                   "Small JSON deltas of customs-risk counts per declaration (a re-score replaces its earlier score: declarations 0, band and score differences), keyed by group."),
-            Topic(aggregationAccessByPeerGroup, role: .internal, key: "principal.org|principal.role", schema: nil, producers: [w.aggregation],
-                  consumers: [w.aggregation], config: retention(days: 3),
-                  "access.tagged re-keyed by peer group (org and role; bytes unchanged, origin in cw.origin.* headers), so that one partition holds a peer group's baselines with all of its principals."),
             Topic(truthScenarios, role: .truth, key: "scenario_id", schema: nil, producers: [w.cli], consumers: [w.cli],
                   config: retention(days: 30), "Ground truth of the generator's injected scenarios (JSON lines also written to a file)."),
         ]

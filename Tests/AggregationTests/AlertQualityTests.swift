@@ -27,7 +27,7 @@ struct AlertQualityTests {
     }
 
     /// `partitions`: the access task's input partitions (the fleet has 6), each with its own
-    /// profiles and peer baselines, peer groups spread over them by a hash of org|role.
+    /// profiles and peer baselines, principals spread over them by a hash of their id.
     static func run(seed: UInt64, days: Int, partitions: Int32 = 1, start: Timestamp = Timestamp(rfc3339: "2026-10-05T00:00:00Z")!,
                     settings: AlertSettings = AlertSettings()) throws -> Run {
         var options = TrafficGenerator.Options()
@@ -73,9 +73,7 @@ struct AlertQualityTests {
                 let t = tagger.tags(log, reference)
                 print("trace \(log.occurredAt) \(log.action) \(log.resource.kind) \(log.records) \(t.level) off=\(t.offHours) \(log.source.country ?? "-")")
             }
-            // As the `access-route` task partitions them: by peer group.
-            let group = AccessPeerGroupRouter.peerGroup(org: log.principal.org, role: log.principal.role ?? "")
-            let partition = Int32(truncatingIfNeeded: group.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 } % UInt32(partitions))
+            let partition = Int32(truncatingIfNeeded: r.key.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 } % UInt32(partitions))
             for out in tracker.outputs(of: tracker.send(topic: "access.tagged", key: r.key, value: String(decoding: w.bytes, as: UTF8.self), partition: partition))
             where out.topic == "alerts.access" {
                 let o = try JSONSerialization.jsonObject(with: Data(out.value!.utf8)) as! [String: Any]

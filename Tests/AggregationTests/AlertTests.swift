@@ -175,21 +175,6 @@ struct AlertTests {
         #expect((third.first?["evidence"] as? [String: Any])?["baseline"] as? String == "peer")
     }
 
-    @Test("access-route: events re-keyed by peer group (org|role), bytes and origin kept; a record that does not decode goes to the DLQ")
-    func peerGroupRouting() throws {
-        let router = HandlerHarness(handler: AccessPeerGroupRouter(output: "aggregation.access-by-peer-group"))
-        let event = Access(principal: "brk-fiege-5", org: "brk-fiege", role: "customs_broker").json(at: monday)
-        let out = router.outputs(of: router.send(topic: "access.tagged", key: "brk-fiege-5", value: event, partition: 2))
-        #expect(out.map(\.key) == ["brk-fiege|customs_broker"])
-        #expect(out.first?.value == event)
-        #expect(out.first?.topic == "aggregation.access-by-peer-group")
-        #expect(out.first?.headers.contains { $0.name.hasPrefix("cw.origin") } == true, "\(out.first?.headers.map(\.name) ?? [])")
-        guard case .deadLetter = router.send(topic: "access.tagged", key: "x", value: String(event.prefix(60))).first else {
-            Issue.record("a truncated event must go to the dead letters")
-            return
-        }
-    }
-
     @Test("Paced harvests add up over the span; overtime that continues a working session is not OFF_HOURS")
     func pacingAndOvertime() {
         let rig = AccessRig()
