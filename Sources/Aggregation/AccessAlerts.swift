@@ -160,6 +160,7 @@ struct AlertRules: Sendable {
 
         // The principal's own usual countries once it is warm; its peer group's until then (a new
         // principal's first day is when a stolen account is most likely used).
+        // The denied-requests baseline takes (nearly) every window of the group: its count is the group's windows.
         let peerReady = peers[Metric.denied.rawValue].n >= settings.minPeerWindows
         if settings.enabled.contains(.thirdCountryAccess), !a.thirdCountry.isEmpty, let usual = warm ? p.countries : peerReady ? peerCountries : nil {
             let unusual = a.thirdCountry.filter { (usual[$0.key] ?? 0) < settings.usualCountryWindows }

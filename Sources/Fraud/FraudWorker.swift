@@ -273,8 +273,14 @@ final class RiskScorer: StreamHandler {
     }
 
     func emit(_ declarationID: String, _ memo: DeclarationMemo, _ context: HandlerContext) {
+        // The findings with their tax at risk as inspections have calibrated it, looked up once for the score and the reasons.
         let tax = taxAtRisk(context)
-        let scored = scorer.combine(memo.findings, evidence: evidence(context, among: memo.findings), taxAtRisk: tax)
+        let findings = memo.findings.map { f in
+            var believed = f
+            believed.taxAtRiskEUR = tax(f)
+            return believed
+        }
+        let scored = scorer.combine(findings, evidence: evidence(context, among: findings))
         context.count("band_" + scored.band)
         let now = Timestamp(millis: Int64(Date().timeIntervalSince1970 * 1000))
         context.emit(topic: output, key: declarationID) { w in
@@ -286,13 +292,13 @@ final class RiskScorer: StreamHandler {
             w.key("score"); w.double((scored.score * 10_000).rounded() / 10_000)
             w.key("band"); w.string(scored.band)
             w.key("reasons"); w.beginArray()
-            for (f, c) in zip(memo.findings, scored.contributions).sorted(by: { $0.1 > $1.1 }) {
+            for (f, c) in zip(findings, scored.contributions).sorted(by: { $0.1 > $1.1 }) {
                 w.beginObject()
                 w.key("code"); w.string(f.code.rawValue)
                 w.key("detail"); w.string(f.detail)
                 w.key("contribution"); w.double((c * 10_000).rounded() / 10_000)
                 w.key("strength"); w.double((f.strength * 1000).rounded() / 1000)
-                w.key("tax_at_risk_eur"); w.double((tax(f) * 100).rounded() / 100)
+                w.key("tax_at_risk_eur"); w.double((f.taxAtRiskEUR * 100).rounded() / 100)
                 w.endObject()
             }
             w.endArray()

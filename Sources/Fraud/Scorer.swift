@@ -154,8 +154,7 @@ struct Scorer: Sendable {
         var contributions: [Double]
     }
 
-    /// `taxAtRisk` is each finding's tax at risk as the scorer believes it (calibrated by inspections).
-    func combine(_ findings: [Finding], evidence probability: (Finding) -> Double, taxAtRisk: (Finding) -> Double = \.taxAtRiskEUR) -> Scored {
+    func combine(_ findings: [Finding], evidence probability: (Finding) -> Double) -> Scored {
         guard !findings.isEmpty else { return Scored(score: 0, band: "low", contributions: []) }
         let evidence = findings.map { min(0.999, probability($0)) }
         let p = 1 - evidence.reduce(1) { $0 * (1 - $1) }
@@ -164,7 +163,7 @@ struct Scorer: Sendable {
         // only when nothing else fired. (QualityTests, 100k declarations: with it in the max, frauds
         // of bad sellers with EUR 18 at stake were ranked as if EUR 60 were.)
         let own = findings.filter { $0.code != .sellerHistory }
-        let stake = (own.isEmpty ? findings : own).map(taxAtRisk).max() ?? 0
+        let stake = (own.isEmpty ? findings : own).map(\.taxAtRiskEUR).max() ?? 0
         let stakeFactor = switch policy.stakeCurve {
         case .linear: min(1, max(0, stake) / policy.stakeSaturationEUR)
         case .log: min(1, log1p(max(0, stake)) / log1p(policy.stakeSaturationEUR))
