@@ -331,8 +331,18 @@ int cw_batch_header(const cw_batch *b, size_t message, size_t index, cw_header_v
 size_t cw_consumer_poll_batch(cw_client *c, cw_batch *b, int timeout_ms) {
     cw_batch_clear(b);
     if (c->rebalance != CW_REBALANCE_NONE) return 0;
-    ssize_t n = rd_kafka_consume_batch_queue(c->consumer_queue, timeout_ms, b->messages,
-                                             b->capacity);
+    /* rd_kafka_consume_batch_queue waits until the whole capacity is filled or the timeout ends,
+     * so a batch at a modest rate would always cost the full timeout in latency. Take what is
+     * queued; only when nothing is, wait for one message, then take what came with it. */
+    ssize_t n = rd_kafka_consume_batch_queue(c->consumer_queue, 0, b->messages, b->capacity);
+    if (n == 0 && timeout_ms != 0 && c->rebalance == CW_REBALANCE_NONE) {
+        n = rd_kafka_consume_batch_queue(c->consumer_queue, timeout_ms, b->messages, 1);
+        if (n == 1 && b->capacity > 1 && c->rebalance == CW_REBALANCE_NONE) {
+            ssize_t more = rd_kafka_consume_batch_queue(c->consumer_queue, 0, b->messages + 1,
+                                                        b->capacity - 1);
+            if (more > 0) n += more;
+        }
+    }
     if (n <= 0) return 0;
     size_t kept = 0;
     for (ssize_t i = 0; i < n; i++) {

@@ -14,7 +14,7 @@ public enum RuntimeSettings {
             Setting("group.id", .name, default: "cargowatch-\(short)", "Consumer group; instances with the same group share the partitions."),
             Setting("instance.id", .string, default: "", "Stable id of this instance (default: host name); part of the transactional.id so a restart fences its predecessor at once."),
             Setting("batch.max_records", .int(1...100_000), default: "5000", "Most records taken from one poll."),
-            Setting("batch.max_wait", .duration(.milliseconds(1)...(.seconds(10))), default: "50ms", "Longest a poll waits for records."),
+            Setting("batch.max_wait", .duration(.milliseconds(1)...(.seconds(10))), default: "50ms", "Longest a poll waits when no record is queued; it returns as soon as there is one, with whatever else is queued (up to batch.max_records)."),
             Setting("consumer.prefetch_kbytes", .int(1024...2_097_151), default: String(prefetchKBytes),
                     "How much each of the worker's consumers prefetches (librdkafka queued.max.messages.kbytes, unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES is set): most of a worker's memory. CPU-bound workers need little; fast ones starve with little (BENCHMARKS.md)."),
             Setting("commit.interval", .duration(.milliseconds(1)...(.seconds(60))), default: "100ms",

@@ -83,7 +83,9 @@ const cw_message_view *cw_batch_views(const cw_batch *batch);
 /* Fills out with header `index` of message `message`; returns 0, or -1 when out of range. */
 int cw_batch_header(const cw_batch *batch, size_t message, size_t index, cw_header_view *out);
 
-/* Waits up to timeout_ms for messages and fills the batch (clearing it first). Serves error, log
+/* Fills the batch (clearing it first) with the messages already queued, up to its capacity; when
+ * none is queued, waits up to timeout_ms for the first one. Returns as soon as it has any: the
+ * timeout bounds an idle wait, it never holds back messages that are there. Serves error, log
  * and rebalance callbacks on the way. Returns the number of messages, 0 on timeout. Returns early
  * when a rebalance is pending (see cw_rebalance_kind). Consumer errors go to cw_drain_errors. */
 size_t cw_consumer_poll_batch(cw_client *client, cw_batch *batch, int timeout_ms);
