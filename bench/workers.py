@@ -48,6 +48,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLL = 0.02  # seconds between /metrics polls
+SOAK_SAMPLE = 5  # seconds between the soak's RSS samples
+BROKER_MEMORY_LIMIT_SHARE = 0.6  # of the machine's memory: the soak stops when the local broker holds more
 MODES = ["exactly_once", "at_least_once"]  # exactly_once first: its outputs feed the next stage
 START = "2026-11-27T06:00:00Z"
 PARTITIONS = 6
@@ -410,6 +412,82 @@ class Bench:
         self.results["profile"] = {"worker": stage_name, "perf_data": perf_data, "report": path}
         log(f"profile of {stage_name}: {path}")
 
+    def soak(self, duration):
+        """The whole fleet (every worker, exactly-once, fresh groups, catalogue topics) under `--rate` records/s of
+        generated traffic for `duration`; every worker's RSS sampled every SOAK_SAMPLE seconds. The generator's event
+        time runs at its default 3,600 parcels per hour, far faster than the wall clock, so windows, joins and
+        retention roll over many times and every store reaches the size it keeps: memory that still grows after that
+        is a leak, not state filling up."""
+        self.cargowatch("topics", "create")
+        procs = {}
+        try:
+            for stage in STAGES:
+                group = f"bench-soak-{stage['worker']}-{uuid.uuid4().hex[:6]}"
+                port = free_port()
+                env = dict(self.env)
+                env.update({"CARGOWATCH_GROUP_ID": group, "CARGOWATCH_INSTANCE_ID": group,
+                            "CARGOWATCH_PROCESSING_GUARANTEE": "exactly_once", "CARGOWATCH_HTTP_PORT": str(port)})
+                logfile = open(os.path.join(self.state, "logs", group + ".log"), "w")
+                proc = subprocess.Popen([os.path.join(self.bin, stage["binary"])], env=env, cwd=ROOT, stdout=logfile,
+                                        stderr=subprocess.STDOUT)
+                procs[stage["worker"]] = (proc, f"http://127.0.0.1:{port}", logfile, list(stage["inputs"].values()))
+            for name, (proc, base, logfile, _) in procs.items():
+                wait_ready(base, proc, self.args.startup_timeout)
+            cmd = [os.path.join(self.bin, "cargowatch"), "generate", "--rate", str(self.args.rate), "--duration", duration,
+                   "--seed", "4343", "--no-truth-topic"]
+            log(" ".join(cmd))
+            gen = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            started = time.monotonic()
+            samples = []  # (seconds since start, {worker: (rss MiB, cpu s, records in)})
+            last_in, last_change = None, 0.0
+            while True:
+                row = {}
+                for name, (proc, base, logfile, inputs) in procs.items():
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"{name}-worker exited with {proc.returncode} during the soak (log {logfile.name})")
+                    with open(f"/proc/{proc.pid}/status") as f:
+                        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+                    _, cpu = proc_stats(proc.pid)
+                    m = scrape(base + "/metrics") or {"in": {}}
+                    row[name] = (round(rss, 1), round(cpu, 1), sum(m["in"].get(t, 0) for t in inputs))
+                broker = broker_rss_mib()
+                if broker is not None:
+                    row["broker"] = (broker, None, None)
+                    # The local broker keeps every record in memory (no retention): stop before it takes the machine.
+                    if broker > BROKER_MEMORY_LIMIT_SHARE * total_memory_mib():
+                        raise RuntimeError(f"the local broker holds {broker:.0f} MiB (in-memory storage keeps every record): "
+                                           "lower --rate or the duration")
+                now = time.monotonic() - started
+                samples.append((round(now, 1), row))
+                total_in = sum(v[2] for k, v in row.items() if k != "broker")
+                if total_in != last_in:
+                    last_in, last_change = total_in, now
+                if gen.poll() is not None:  # the load is over: stop once every worker has caught up (no progress)
+                    if gen.returncode != 0:
+                        raise RuntimeError("generator failed")
+                    if now - last_change >= 2 * SOAK_SAMPLE or now > parse_seconds(duration) + self.args.timeout:
+                        break
+                time.sleep(SOAK_SAMPLE)
+            produced = {t: self.count(t) for t in ["parcels.events", "customs.declarations", "customs.inspections", "access.logs"]}
+            result = {"duration": duration, "offered_rate": self.args.rate, "produced": produced, "samples": samples, "workers": {}}
+            gen_seconds = parse_seconds(duration)
+            result["broker_rss_mib_end"] = samples[-1][1].get("broker", (None,))[0]
+            for name in procs:
+                series = [(t, row[name][0]) for t, row in samples]
+                steady = [(t, r) for t, r in series if t >= gen_seconds / 2 and t <= gen_seconds]  # second half of the load
+                slope = least_squares_slope(steady) * 60 if len(steady) >= 3 else None
+                first_min = next((r for t, r in series if t >= 60), series[0][1])
+                result["workers"][name] = {
+                    "rss_mib_at_1_min": first_min, "rss_mib_peak": max(r for _, r in series), "rss_mib_end": series[-1][1],
+                    "rss_growth_mib_per_min_second_half": round(slope, 2) if slope is not None else None,
+                    "cpu_s": samples[-1][1][name][1], "records_in": samples[-1][1][name][2]}
+                log(f"soak {name}: {result['workers'][name]}")
+            self.results["soak"] = result
+        finally:
+            for proc, _, logfile, _ in procs.values():
+                stop(proc)
+                logfile.close()
+
     def summarize(self):
         rows = []
         runs = self.results["runs"]
@@ -573,6 +651,38 @@ def read_topic(bootstrap, topic, start, with_source):
     return out
 
 
+def broker_rss_mib():
+    """RSS of the local broker (Tansu) when it runs on this machine."""
+    pids = subprocess.run(["pgrep", "-f", "tansu broker"], stdout=subprocess.PIPE, text=True).stdout.split()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                return round(next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024, 1)
+        except (OSError, StopIteration):
+            continue
+    return None
+
+
+def total_memory_mib():
+    with open("/proc/meminfo") as f:
+        return int(next(line.split()[1] for line in f if line.startswith("MemTotal:"))) / 1024
+
+
+def parse_seconds(text):
+    """`90s`, `10m`, `1h` or plain seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+
+
+def least_squares_slope(points):
+    """Slope of the least-squares line through (x, y) points."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else 0.0
+
+
 def pct(xs, q):
     if not xs:
         return None
@@ -597,6 +707,14 @@ def print_table(rows, latency):
               f"{lt['record_age']}, commits {lt['commit']}")
 
 
+def print_soak(soak):
+    print(f"\nsoak: whole fleet, {soak['offered_rate']} records/s for {soak['duration']} ({sum(soak['produced'].values()):,} upstream records)")
+    print(f"{'worker':<14}{'records in':>12}{'RSS 1 min':>11}{'RSS peak':>10}{'RSS end':>9}{'MiB/min, 2nd half':>19}{'CPU s':>8}")
+    for name, w in soak["workers"].items():
+        print(f"{name:<14}{w['records_in']:>12,}{w['rss_mib_at_1_min']:>11.0f}{w['rss_mib_peak']:>10.0f}{w['rss_mib_end']:>9.0f}"
+              f"{fmt(w['rss_growth_mib_per_min_second_half'], '{:+.2f}'):>19}{w['cpu_s']:>8.0f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny run that only checks everything works")
@@ -611,6 +729,11 @@ def main():
                     "ratio to its ceiling) under `perf record -g`; the report goes next to the JSON")
     ap.add_argument("--profile-only", default="", help="preload, the stages before this one (exactly_once), then its profile")
     ap.add_argument("--latency-only", action="store_true", help="preload and the latency runs only")
+    ap.add_argument("--soak", default="", help="instead of everything else: the whole fleet under --rate records/s for this "
+                    "long (e.g. 10m), every worker's RSS sampled every 5 s")
+    ap.add_argument("--no-latency", action="store_true", help="skip the latency runs")
+    ap.add_argument("--stages", default="", help="comma-separated workers whose throughput to measure (default: all; "
+                    "a stage reads what the earlier stages wrote, so name them from the first)")
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
     ap.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python"))
     ap.add_argument("--state", default=os.path.join(os.environ.get("CARGOWATCH_STATE", os.path.join(ROOT, ".cache")), "bench"))
@@ -622,6 +745,15 @@ def main():
     started = time.monotonic()
     bench.results["settings"] = {"count": args.count, "rounds": args.rounds, "rate": args.rate, "duration": args.duration,
                                  "smoke": args.smoke, "machine": machine()}
+    if args.soak:
+        bench.soak(args.soak)
+        path = args.json or os.path.join(args.state, "soak.json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(bench.results, f, indent=2)
+        print_soak(bench.results["soak"])
+        print(f"\n{path}")
+        return 0
     bench.preload()
     bench.results["upstream"] = {t: bench.count(t) for t in ["parcels.events", "customs.declarations", "customs.inspections", "access.logs"]}
     if args.profile_only:
@@ -631,13 +763,14 @@ def main():
         bench.profile(args.profile_only, None)
         print(open(bench.results["profile"]["report"]).read())
         return 0
+    chosen = [s for s in STAGES if not args.stages or s["worker"] in args.stages.split(",")]
     for rnd in range(0 if args.latency_only else args.rounds):
-        for stage in STAGES:
+        for stage in chosen:
             bench.stage(stage, rnd)
             bench.ceiling(stage, rnd)
             if stage["worker"] == "enrichment":
                 bench.peer(rnd)
-    for mode in MODES:
+    for mode in [] if args.no_latency else MODES:
         for worker in Bench.LATENCY_WORKERS:
             bench.latency(mode, worker)
     rows = bench.summarize()
