@@ -29,10 +29,13 @@ final class EnrichmentJoin: StreamHandler {
     let declarationsOut: String
     let windowMs: Int64
     static let store = "parcels"
-    /// The expiry sweep decodes every join state of the partition: it runs when stream time has
-    /// moved a minute since the last one, not after every batch (expiry is minute-grained).
+    /// The expiry sweep runs when stream time has moved a minute since the last one, not after
+    /// every batch (expiry is minute-grained).
     static let sweepIntervalMs: Int64 = 60_000
     var lastSweep: [Int32: Int64] = [:]
+    /// Per partition, which join states fall due when: the sweep reads only those, not every
+    /// state (a full scan per minute of stream time cost more than the join itself on a backlog).
+    var due: [Int32: DueIndex] = [:]
 
     init(parcelsIn: String, declarationsIn: String, parcelsOut: String, declarationsOut: String, window: Duration) {
         self.parcelsIn = parcelsIn
@@ -91,7 +94,12 @@ final class EnrichmentJoin: StreamHandler {
             }
         }
         state.pending = still
-        context.store(Self.store).put(parcel.parcelID, state.encode())
+        save(context, parcel.parcelID, state)
+    }
+
+    private func save(_ context: HandlerContext, _ parcelID: String, _ state: JoinState) {
+        context.store(Self.store).put(parcelID, state.encode())
+        due[context.partition]?.schedule(parcelID, at: state.nextDeadline(windowMs: windowMs))
     }
 
     private func handleDeclaration(_ record: InputRecord, _ context: HandlerContext) throws {
@@ -116,7 +124,7 @@ final class EnrichmentJoin: StreamHandler {
             }
             state.pending.append(JoinState.Pending(provenance: provenance, lodgedAt: declaration.lodgedAt, record: Array(value)))
         }
-        context.store(Self.store).put(declaration.parcelID, state.encode())
+        save(context, declaration.parcelID, state)
     }
 
     private func emitDeclaration(_ bytes: [UInt8], provenance: Provenance, observation: HubObservation?, reason: String?,
@@ -147,8 +155,16 @@ final class EnrichmentJoin: StreamHandler {
         if let last = lastSweep[partition], time.millis - last < Self.sweepIntervalMs { return }
         lastSweep[partition] = time.millis
         let store = context.store(Self.store)
-        var changed: [(String, JoinState?)] = []
-        try store.forEach { parcelID, bytes in
+        if due[partition]?.generation != store.generation {
+            // First sweep of this store, or its content changed behind the index (abort): scan once.
+            var index = DueIndex(generation: store.generation)
+            store.forEach { parcelID, bytes in
+                if let state = try? JoinState.decode(bytes) { index.schedule(parcelID, at: state.nextDeadline(windowMs: windowMs)) }
+            }
+            due[partition] = index
+        }
+        for parcelID in due[partition]!.takeDue(at: time.millis) {
+            guard let bytes = store.get(parcelID) else { continue }
             var state = try JoinState.decode(bytes)
             var touched = false
             var still: [JoinState.Pending] = []
@@ -164,14 +180,46 @@ final class EnrichmentJoin: StreamHandler {
             }
             state.pending = still
             if state.pending.isEmpty && state.lastEventTime.millis + windowMs <= time.millis {
-                changed.append((parcelID, nil))
+                store.delete(parcelID)
             } else if touched {
-                changed.append((parcelID, state))
+                save(context, parcelID, state)
+            } else {
+                due[partition]!.schedule(parcelID, at: state.nextDeadline(windowMs: windowMs))
             }
         }
-        for (id, state) in changed {
-            if let state { store.put(id, state.encode()) } else { store.delete(id) }
+    }
+}
+
+/// When each join state of a partition next needs the sweep, bucketed by minute. A state can be
+/// scheduled more than once (each save may bring its deadline earlier); only its earliest entry
+/// counts, and the sweep re-reads the state, so a stale or early entry costs a read, never a
+/// wrong result. Kept in memory: rebuilt from the store when `generation` no longer matches.
+struct DueIndex {
+    let generation: UInt64
+    private var buckets: [Int64: [String]] = [:]
+    /// parcel id -> the minute it is scheduled at (its live entry).
+    private var scheduled: [String: Int64] = [:]
+
+    init(generation: UInt64) { self.generation = generation }
+
+    mutating func schedule(_ parcelID: String, at deadlineMs: Int64) {
+        let minute = deadlineMs.floorDiv(60_000)
+        if let current = scheduled[parcelID], current <= minute { return }
+        scheduled[parcelID] = minute
+        buckets[minute, default: []].append(parcelID)
+    }
+
+    /// The parcel ids whose minute has come at `nowMs`, each once, unscheduled.
+    mutating func takeDue(at nowMs: Int64) -> [String] {
+        let now = nowMs.floorDiv(60_000)
+        var result: [String] = []
+        for minute in buckets.keys.filter({ $0 <= now }).sorted() {
+            for id in buckets.removeValue(forKey: minute)! where scheduled[id] == minute {
+                scheduled.removeValue(forKey: id)
+                result.append(id)
+            }
         }
+        return result
     }
 }
 

@@ -86,6 +86,12 @@ struct JoinState {
         return state
     }
 
+    /// The event time at which the sweep has something to do: the first pending declaration's
+    /// window closes, or, with none pending, the state expires (it is kept while any is pending).
+    func nextDeadline(windowMs: Int64) -> Int64 {
+        (pending.map(\.lodgedAt.millis).min() ?? lastEventTime.millis) + windowMs
+    }
+
     mutating func noteEvent(_ id: String) {
         seenEvents.append(id)
         if seenEvents.count > Self.maxSeenEvents { seenEvents.removeFirst(seenEvents.count - Self.maxSeenEvents) }

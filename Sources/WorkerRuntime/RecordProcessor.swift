@@ -126,17 +126,18 @@ public final class HandlerHarness {
     public var context: HandlerContext { processor.context }
 
     /// Feeds one record (and, as the runtime does after each batch, advances stream time).
+    /// `aborted`: its transaction aborts afterwards (state and stream time roll back).
     @discardableResult
     public func send(topic: String, key: String?, value: String?, partition: Int32 = 0, timestampMs: Int64? = nil,
-                     headers: [(name: String, value: [UInt8])] = []) -> [Result] {
+                     headers: [(name: String, value: [UInt8])] = [], aborted: Bool = false) -> [Result] {
         send(topic: topic, keyBytes: key.map { Array($0.utf8) }, valueBytes: value.map { Array($0.utf8) }, partition: partition,
-             timestampMs: timestampMs, headers: headers)
+             timestampMs: timestampMs, headers: headers, aborted: aborted)
     }
 
     /// Feeds raw bytes (for input that is not valid UTF-8).
     @discardableResult
     public func send(topic: String, keyBytes: [UInt8]?, valueBytes: [UInt8]?, partition: Int32 = 0, timestampMs: Int64? = nil,
-                     headers: [(name: String, value: [UInt8])] = []) -> [Result] {
+                     headers: [(name: String, value: [UInt8])] = [], aborted: Bool = false) -> [Result] {
         let offset = offsets["\(topic)/\(partition)", default: 0]
         offsets["\(topic)/\(partition)"] = offset + 1
         let outcome: RecordOutcome = withOptionalBytes(keyBytes) { k in
@@ -153,7 +154,11 @@ public final class HandlerHarness {
         var windowOutputs: [Emitted] = []
         _ = processor.finishBatch { windowOutputs += $0.map(Self.emitted) }
         if !windowOutputs.isEmpty { results.append(.emitted(windowOutputs)) }
-        processor.stores.mergeAll()  // each record its own committed transaction
+        if aborted {
+            processor.abort()
+        } else {
+            processor.stores.mergeAll()  // each record its own committed transaction
+        }
         return results
     }
 

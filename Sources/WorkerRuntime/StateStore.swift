@@ -1,4 +1,8 @@
 import Codec
+import Synchronization
+
+/// Source of `KeyValueStore.generation` values, unique in the process.
+private let storeGenerations = Atomic<UInt64>(0)
 
 /// Declares a keyed state store; the runtime keeps a changelog topic for it.
 public struct StoreDefinition: Sendable, Hashable {
@@ -16,6 +20,10 @@ public final class KeyValueStore {
     var committed: [String: [UInt8]] = [:]
     /// nil value: deleted in this transaction.
     var pending: [String: [UInt8]?] = [:]
+    /// Changes whenever the store's content changes other than through `put`/`delete` (a new
+    /// store for a newly assigned partition, an aborted transaction): a handler that keeps an
+    /// in-memory index over the store rebuilds it when this is not the value it was built at.
+    public private(set) var generation = storeGenerations.add(1, ordering: .relaxed).newValue
 
     init(name: String, partition: Int32) {
         self.name = name
@@ -79,7 +87,10 @@ public final class KeyValueStore {
         pending.removeAll(keepingCapacity: true)
     }
 
-    func abortPending() { pending.removeAll(keepingCapacity: true) }
+    func abortPending() {
+        pending.removeAll(keepingCapacity: true)
+        generation = storeGenerations.add(1, ordering: .relaxed).newValue
+    }
 
     /// Restore from the changelog: straight into the committed layer.
     func restore(key: String, value: [UInt8]?) {

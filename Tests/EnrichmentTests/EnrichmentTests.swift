@@ -111,6 +111,27 @@ struct EnrichmentTests {
         #expect(d["hub_observation_reason"] as? String == "no parcel event for this parcel within the 1h join window")
     }
 
+    @Test("A parcel's join state expires a window after its last event, even when a transaction that expired it aborted")
+    func joinStateExpiry() throws {
+        let h = harness(window: .seconds(3600))
+        func event(_ parcel: String, _ id: String, at time: String) -> String {
+            Files.parcel.replacingOccurrences(of: "LGG-P-0000481516", with: parcel).replacingOccurrences(of: "6f1c2a7e-3b9d-4c1e-9a51-0d2f4b7c8e01", with: id)
+                .replacingOccurrences(of: "2026-11-27T22:14:03.512Z", with: time)
+        }
+        let store = try #require(h.store(EnrichmentJoin.store))
+        _ = h.send(topic: "parcels.events", key: "P", value: event("P", "p1", at: "2026-11-27T22:14:03.512Z"))
+        _ = h.send(topic: "parcels.events", key: "X", value: event("X", "x1", at: "2026-11-27T22:50:00.000Z"))
+        _ = h.send(topic: "parcels.events", key: "P", value: event("P", "p2", at: "2026-11-27T23:10:00.000Z"))
+        _ = h.send(topic: "parcels.events", key: "X", value: event("X", "x2", at: "2026-11-27T23:30:00.000Z"))
+        #expect(store.get("P") != nil, "P's later event moved its expiry from 23:14 to 00:10")
+        // This transaction expires P, then aborts: P is back, and must still expire later.
+        _ = h.send(topic: "parcels.events", key: "X", value: event("X", "x3", at: "2026-11-28T00:20:00.000Z"), aborted: true)
+        #expect(store.get("P") != nil, "the expiry was rolled back with its transaction")
+        _ = h.send(topic: "parcels.events", key: "X", value: event("X", "x4", at: "2026-11-28T00:25:00.000Z"))
+        #expect(store.get("P") == nil, "expired a window after its last event")
+        #expect(store.get("X") != nil)
+    }
+
     @Test("Unknown airport, currency and HS code: still enriched, the unknowns marked and counted")
     func unknowns() throws {
         let h = harness()
