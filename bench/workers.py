@@ -49,6 +49,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLL = 0.02  # seconds between /metrics polls
 SOAK_SAMPLE = 5  # seconds between the soak's RSS samples
+# What keeps state for a time of event time (join window, dedup and memo retention): --soak-retention shortens them
+# all, so that every store reaches its steady size early in the soak and memory growth after that is a leak.
+SOAK_RETENTION_SETTINGS = ["enrichment.join.window", "fraud.memo_retention", "aggregation.dedup_retention"]
 BROKER_MEMORY_LIMIT_SHARE = 0.6  # of the machine's memory: the soak stops when the local broker holds more
 MODES = ["exactly_once", "at_least_once"]  # exactly_once first: its outputs feed the next stage
 START = "2026-11-27T06:00:00Z"
@@ -427,6 +430,9 @@ class Bench:
                 env = dict(self.env)
                 env.update({"CARGOWATCH_GROUP_ID": group, "CARGOWATCH_INSTANCE_ID": group,
                             "CARGOWATCH_PROCESSING_GUARANTEE": "exactly_once", "CARGOWATCH_HTTP_PORT": str(port)})
+                if self.args.soak_retention:
+                    for key in SOAK_RETENTION_SETTINGS:
+                        env["CARGOWATCH_" + key.upper().replace(".", "_")] = self.args.soak_retention
                 logfile = open(os.path.join(self.state, "logs", group + ".log"), "w")
                 proc = subprocess.Popen([os.path.join(self.bin, stage["binary"])], env=env, cwd=ROOT, stdout=logfile,
                                         stderr=subprocess.STDOUT)
@@ -449,10 +455,10 @@ class Bench:
                         rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
                     _, cpu = proc_stats(proc.pid)
                     m = scrape(base + "/metrics") or {"in": {}}
-                    row[name] = (round(rss, 1), round(cpu, 1), sum(m["in"].get(t, 0) for t in inputs))
+                    row[name] = (round(rss, 1), round(cpu, 1), sum(m["in"].get(t, 0) for t in inputs), m.get("keys"))
                 broker = broker_rss_mib()
                 if broker is not None:
-                    row["broker"] = (broker, None, None)
+                    row["broker"] = (broker, None, None, None)
                     # The local broker keeps every record in memory (no retention): stop before it takes the machine.
                     if broker > BROKER_MEMORY_LIMIT_SHARE * total_memory_mib():
                         raise RuntimeError(f"the local broker holds {broker:.0f} MiB (in-memory storage keeps every record): "
@@ -469,7 +475,8 @@ class Bench:
                         break
                 time.sleep(SOAK_SAMPLE)
             produced = {t: self.count(t) for t in ["parcels.events", "customs.declarations", "customs.inspections", "access.logs"]}
-            result = {"duration": duration, "offered_rate": self.args.rate, "produced": produced, "samples": samples, "workers": {}}
+            result = {"duration": duration, "offered_rate": self.args.rate, "retention": self.args.soak_retention or "defaults",
+                      "produced": produced, "samples": samples, "workers": {}}
             gen_seconds = parse_seconds(duration)
             result["broker_rss_mib_end"] = samples[-1][1].get("broker", (None,))[0]
             for name in procs:
@@ -480,7 +487,10 @@ class Bench:
                 result["workers"][name] = {
                     "rss_mib_at_1_min": first_min, "rss_mib_peak": max(r for _, r in series), "rss_mib_end": series[-1][1],
                     "rss_growth_mib_per_min_second_half": round(slope, 2) if slope is not None else None,
-                    "cpu_s": samples[-1][1][name][1], "records_in": samples[-1][1][name][2]}
+                    "cpu_s": samples[-1][1][name][1], "records_in": samples[-1][1][name][2],
+                    # state size: growth here is state filling its retention, not a leak
+                    "store_keys_at_half": next((row[name][3] for t, row in samples if t >= gen_seconds / 2), None),
+                    "store_keys_end": samples[-1][1][name][3]}
                 log(f"soak {name}: {result['workers'][name]}")
             self.results["soak"] = result
         finally:
@@ -544,6 +554,8 @@ def scrape(url):
             m["txn"][labels.get("outcome")] = int(value)
         elif name == "cargowatch_dead_letters_total":
             m["dlq"] += int(value)
+        elif name == "cargowatch_state_store_keys":
+            m["keys"] = m.get("keys", 0) + int(value)
         elif name.endswith("_seconds_bucket") and "le" in labels:
             h = m["hist"].setdefault(name[:-len("_bucket")], {})
             le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
@@ -708,11 +720,15 @@ def print_table(rows, latency):
 
 
 def print_soak(soak):
-    print(f"\nsoak: whole fleet, {soak['offered_rate']} records/s for {soak['duration']} ({sum(soak['produced'].values()):,} upstream records)")
-    print(f"{'worker':<14}{'records in':>12}{'RSS 1 min':>11}{'RSS peak':>10}{'RSS end':>9}{'MiB/min, 2nd half':>19}{'CPU s':>8}")
+    print(f"\nsoak: whole fleet, {soak['offered_rate']} records/s for {soak['duration']} ({sum(soak['produced'].values()):,} upstream records), "
+          f"retention: {soak['retention']}")
+    print(f"{'worker':<14}{'records in':>12}{'RSS 1 min':>11}{'RSS peak':>10}{'RSS end':>9}{'MiB/min, 2nd half':>19}{'CPU s':>8}"
+          f"{'keys at half':>14}{'keys at end':>13}")
     for name, w in soak["workers"].items():
         print(f"{name:<14}{w['records_in']:>12,}{w['rss_mib_at_1_min']:>11.0f}{w['rss_mib_peak']:>10.0f}{w['rss_mib_end']:>9.0f}"
-              f"{fmt(w['rss_growth_mib_per_min_second_half'], '{:+.2f}'):>19}{w['cpu_s']:>8.0f}")
+              f"{fmt(w['rss_growth_mib_per_min_second_half'], '{:+.2f}'):>19}{w['cpu_s']:>8.0f}"
+              f"{fmt(w['store_keys_at_half']):>14}{fmt(w['store_keys_end']):>13}")
+    print(f"local broker at the end: {fmt(soak.get('broker_rss_mib_end'))} MiB")
 
 
 def main():
@@ -731,6 +747,8 @@ def main():
     ap.add_argument("--latency-only", action="store_true", help="preload and the latency runs only")
     ap.add_argument("--soak", default="", help="instead of everything else: the whole fleet under --rate records/s for this "
                     "long (e.g. 10m), every worker's RSS sampled every 5 s")
+    ap.add_argument("--soak-retention", default="", help="with --soak: this event-time retention for "
+                    + ", ".join(SOAK_RETENTION_SETTINGS) + " (e.g. 6h; the soak's event time runs ~80 h in 10 min)")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency runs")
     ap.add_argument("--stages", default="", help="comma-separated workers whose throughput to measure (default: all; "
                     "a stage reads what the earlier stages wrote, so name them from the first)")
