@@ -106,7 +106,7 @@ public enum AggregationWorker {
                 TradeFlowAggregator(spec: flowSpec, output: t.flows)
             },
             TaskDefinition(name: "risk-facts", inputs: [t.risk], outputs: [riskFacts], stores: [StoreDefinition(RiskFactRouter.store)]) {
-                RiskFactRouter(output: riskFacts)
+                RiskFactRouter(output: riskFacts, retention: retention)
             },
             TaskDefinition(name: "risk", inputs: [riskFacts], outputs: [t.riskOut], stores: [StoreDefinition("risk")]) {
                 CustomsRiskAggregator(spec: riskSpec, output: t.riskOut)

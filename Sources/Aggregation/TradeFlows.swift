@@ -26,12 +26,11 @@ func writeWindow(_ w: Window, to out: inout JSONWriter) {
 final class ParcelFlowRouter: StreamHandler {
     static let store = "arrived"
     let output: String
-    let retentionMs: Int64
-    var lastPrune: [Int32: Int64] = [:]
+    var pruner: DedupPruner
 
     init(output: String, retention: Duration) {
         self.output = output
-        retentionMs = retention.wholeMilliseconds
+        pruner = DedupPruner(retention: retention)
     }
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
@@ -83,12 +82,25 @@ final class ParcelFlowRouter: StreamHandler {
     }
 
     func streamTimeAdvanced(partition: Int32, to time: Timestamp, _ context: HandlerContext) throws {
+        pruner.prune(context.store(Self.store), partition: partition, at: time) { Int64(String(decoding: $0, as: UTF8.self)) }
+    }
+}
+
+/// Forgets the entries of a dedup store older than the retention (event time), at most once per
+/// hour of stream time per partition (the scan reads every entry).
+struct DedupPruner {
+    let retentionMs: Int64
+    private var lastPrune: [Int32: Int64] = [:]
+
+    init(retention: Duration) { retentionMs = retention.wholeMilliseconds }
+
+    /// `timeOf`: the event time an entry was remembered at (nil: kept).
+    mutating func prune(_ store: KeyValueStore, partition: Int32, at time: Timestamp, timeOf: ([UInt8]) -> Int64?) {
         guard time.millis - (lastPrune[partition] ?? 0) >= 3_600_000 else { return }
         lastPrune[partition] = time.millis
-        let arrived = context.store(Self.store)
         var old: [String] = []
-        arrived.forEach { k, v in if let t = Int64(String(decoding: v, as: UTF8.self)), time.millis - t > retentionMs { old.append(k) } }
-        for k in old { arrived.delete(k) }
+        store.forEach { k, v in if let t = timeOf(v), time.millis - t > retentionMs { old.append(k) } }
+        for k in old { store.delete(k) }
     }
 }
 
@@ -151,12 +163,25 @@ final class TradeFlowAggregator: StreamHandler {
 }
 
 /// Task `risk-facts`: turns scores (a declaration may be re-scored) into deltas keyed by
-/// destination|chapter, so that each declaration counts once with its latest score.
+/// destination|chapter, so that each declaration counts once with its latest score. The
+/// `scored` store remembers each declaration's last score for `retention` of event time.
 final class RiskFactRouter: StreamHandler {
     static let store = "scored"
     let output: String
+    var pruner: DedupPruner
 
-    init(output: String) { self.output = output }
+    init(output: String, retention: Duration) {
+        self.output = output
+        pruner = DedupPruner(retention: retention)
+    }
+
+    func streamTimeAdvanced(partition: Int32, to time: Timestamp, _ context: HandlerContext) throws {
+        pruner.prune(context.store(Self.store), partition: partition, at: time) { bytes in
+            var r = BinaryStateReader(bytes)
+            guard (try? r.double()) != nil, (try? r.string()) != nil else { return nil }
+            return try? r.int()
+        }
+    }
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
         var id: String?, score: Double?, band: String?, lodged: Timestamp?, dest: String?, chapter: String?, value: Int64?

@@ -59,7 +59,8 @@ struct FlowTests {
 
     @Test("Customs risk: a re-scored declaration counts once with its latest band; mean score and value exact")
     func risk() throws {
-        let router = HandlerHarness(handler: RiskFactRouter(output: "aggregation.risk-facts"), stores: [StoreDefinition(RiskFactRouter.store)])
+        let router = HandlerHarness(handler: RiskFactRouter(output: "aggregation.risk-facts", retention: .seconds(86_400 * 7)),
+                                    stores: [StoreDefinition(RiskFactRouter.store)])
         let agg = HandlerHarness(handler: CustomsRiskAggregator(spec: spec, output: "agg.customs-risk"), stores: [StoreDefinition("risk")])
         var emitted: [HandlerHarness.Emitted] = []
         func score(_ id: String, _ s: Double, _ band: String, _ at: String, value: String = "10.5") {
@@ -78,5 +79,23 @@ struct FlowTests {
         #expect(r[0]["mean_score"] as? Double == 0.7)
         let v = try SchemaValidator.validate(["agg.customs-risk": emitted.map { Array($0.value!.utf8) }])
         #expect(v.status == 0, "\(v.output)")
+    }
+
+    @Test("Scored declarations are remembered for the retention of event time, then forgotten (the store stays bounded)")
+    func riskDedupRetention() throws {
+        let router = HandlerHarness(handler: RiskFactRouter(output: "aggregation.risk-facts", retention: .seconds(3600)),
+                                    stores: [StoreDefinition(RiskFactRouter.store)])
+        func score(_ id: String, _ at: String) {
+            let v = #"{"schema":"customs.risk/1","declaration_id":"\#(id)","parcel_id":"p","seller_id":"s","score":0.2,"band":"low","reasons":[],"model_version":"m","scored_at":"2026-11-28T00:00:00Z","source":{"topic":"t","partition":0,"offset":0},"lodged_at":"\#(at)","destination_country":"FR","hs_chapter":"85","total_intrinsic_value_eur":1}"#
+            _ = router.send(topic: "customs.risk", key: id, value: v)
+        }
+        let store = try #require(router.store(RiskFactRouter.store))
+        score("D1", "2026-11-27T10:00:00Z")
+        score("D2", "2026-11-27T10:30:00Z")
+        score("D3", "2026-11-27T10:50:00Z")
+        #expect(store.count == 3, "within the hour: all remembered")
+        score("D4", "2026-11-27T11:40:00Z")
+        #expect(store.get("D1") == nil && store.get("D2") == nil, "older than an hour at 11:40: forgotten")
+        #expect(store.get("D3") != nil && store.get("D4") != nil)
     }
 }
