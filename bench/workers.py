@@ -43,7 +43,7 @@ import time
 import urllib.request
 import uuid
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -395,6 +395,70 @@ class Bench:
         self.results["latency"].append(r)
         log(f"{label}: {r}")
 
+    # Downstream workers at a fixed offered rate: (stage, replayed input setting, canonical input topic, output setting,
+    # internal topic between the input and the output or None). Their input is replayed from what the upstream stage wrote.
+    REPLAY_LATENCY = [("sensitivity", "sensitivity.topics.parcels_in", "parcels.enriched", "sensitivity.topics.parcels_out", None),
+                      ("fraud", "fraud.topics.declarations_in", "customs.enriched", "fraud.topics.risk_out", "fraud.declarations-by-seller")]
+
+    def replay_latency(self, mode, stage_name):
+        """A downstream worker alone at the offered rate: a fresh group reads its other inputs to the end, then the records
+        the upstream stage wrote to its main input are produced again, at --rate for --duration, into a fresh topic it reads
+        instead; latency = broker timestamp of each output - that of the replayed record it came from (through the internal
+        topic's cw.source.* headers when the worker re-keys first). Needs the canonical upstream outputs (round 0)."""
+        stage_def = next(s for s in STAGES if s["worker"] == stage_name)
+        _, in_key, in_topic, out_key, internal = next(r for r in self.REPLAY_LATENCY if r[0] == stage_name)
+        label = f"latency-{stage_name}-{mode.split('_')[0]}"
+        replay = f"bench.{label}.replay.{in_topic}"
+        settings = {in_key: replay}
+        for key, topic in {**stage_def["outputs"], **stage_def["run_internal"]}.items():
+            settings[key] = f"bench.{label}.{topic}"
+        self.delete_topics(stage_def["internal"])
+        self.create_topics(stage_def["internal"] + list(settings.values()))
+        others = [t for k, t in stage_def["inputs"].items() if k != in_key]
+        expected = sum(self.count(t) for t in others)
+        source = [(m.partition(), m.key(), m.value(), m.headers()) for m in read_messages(self.bootstrap, in_topic)]
+        if not source:
+            raise RuntimeError(f"{in_topic} is empty: run the upstream stage first")
+        gen = {}
+        # Each record once: a replayed duplicate would be dropped by the worker's dedup and never come out.
+        seconds = min(parse_seconds(self.args.duration), len(source) / self.args.rate)
+
+        # One record per partition first, outside the measurement: it connects the replaying producer and wakes the
+        # worker's fetches of the new topic, neither of which is the worker's latency.
+        firsts = {}
+        for i, rec in enumerate(source):
+            firsts.setdefault(rec[0], i)
+        warm = [source[i] for i in sorted(firsts.values())]
+        rest = [rec for i, rec in enumerate(source) if i not in set(firsts.values())]
+        seconds = min(seconds, len(rest) / self.args.rate)
+
+        def traffic():
+            producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5, "enable.idempotence": True})
+            paced_produce(producer, replay, warm, len(warm), 1)
+            time.sleep(3)
+            gen["start_ms"] = int(time.time() * 1000)
+            paced_produce(producer, replay, rest, self.args.rate, seconds)
+            gen["end_ms"] = int(time.time() * 1000)
+
+        run = self.run_worker(label, stage_def["binary"], stage_name, mode, settings, others, expected, after_catch_up=traffic)
+        up = {k: ts for k, ts in read_topic(self.bootstrap, replay, None, with_source=False).items() if ts >= gen["start_ms"]}
+        out = settings[out_key]
+        if internal:
+            hop = read_topic_sources(self.bootstrap, internal, replay)
+            down = [(hop[k], ts) for k, ts in read_topic(self.bootstrap, out, None, with_source=True, source_topic=internal) if k in hop]
+        else:
+            down = read_topic(self.bootstrap, out, None, with_source=True, source_topic=replay)
+        lat = sorted(ts - up[k] for k, ts in down if k in up)
+        r = {"label": label, "worker": stage_def["binary"], "mode": mode, "offered_rate": self.args.rate, "duration": f"{seconds:.0f}s",
+             "replayed": len(up), "matched": len(lat), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9),
+             "max_ms": lat[-1] if lat else None, "record_age": run["record_age"], "commit": run["commit"],
+             "parcel_events_produced": len(up)}
+        if len(lat) < 0.9 * len(up):
+            r["warning"] = f"only {len(lat)} of {len(up)} replayed records came out"
+            log(f"WARNING {label}: {r['warning']}")
+        self.results["latency"].append(r)
+        log(f"{label}: {r}")
+
     def profile(self, stage_name, seconds):
         stage = next(s for s in STAGES if s["worker"] == stage_name)
         label = f"profile-{stage_name}"
@@ -444,7 +508,8 @@ class Bench:
             log(" ".join(cmd))
             gen = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             started = time.monotonic()
-            samples = []  # (seconds since start, {worker: (rss MiB, cpu s, records in)})
+            samples = []  # (seconds since start, {worker: (rss MiB, cpu s, records in, store keys)})
+            keys_by_task = {}  # worker -> {task: store keys}, latest
             last_in, last_change = None, 0.0
             while True:
                 row = {}
@@ -456,6 +521,7 @@ class Bench:
                     _, cpu = proc_stats(proc.pid)
                     m = scrape(base + "/metrics") or {"in": {}}
                     row[name] = (round(rss, 1), round(cpu, 1), sum(m["in"].get(t, 0) for t in inputs), m.get("keys"))
+                    keys_by_task[name] = m.get("keys_by_task")
                 broker = broker_rss_mib()
                 if broker is not None:
                     row["broker"] = (broker, None, None, None)
@@ -490,13 +556,45 @@ class Bench:
                     "cpu_s": samples[-1][1][name][1], "records_in": samples[-1][1][name][2],
                     # state size: growth here is state filling its retention, not a leak
                     "store_keys_at_half": next((row[name][3] for t, row in samples if t >= gen_seconds / 2), None),
-                    "store_keys_end": samples[-1][1][name][3]}
+                    "store_keys_end": samples[-1][1][name][3], "store_keys_end_by_task": keys_by_task.get(name)}
                 log(f"soak {name}: {result['workers'][name]}")
+            if self.args.fleet_latency:
+                result["latency"] = self.fleet_latency()
             self.results["soak"] = result
         finally:
             for proc, _, logfile, _ in procs.values():
                 stop(proc)
                 logfile.close()
+
+    # Per stage of the fleet: (name, input topic, output topic); outputs name their input record in cw.source.* headers.
+    # The aggregation-worker is not here: its outputs are windows, final once the window and its grace have passed.
+    FLEET_STAGES = [("enrichment-worker", "parcels.events", "parcels.enriched"),
+                    ("sensitivity-worker", "parcels.enriched", "parcels.redacted"),
+                    ("fraud-worker", "customs.enriched", "customs.risk")]
+
+    def fleet_latency(self):
+        """After a paced fleet run: for each stage, output broker timestamp - its input record's timestamp; and the
+        two-stage path parcels.events -> parcels.redacted."""
+        results, sources = [], {}
+        for name, src, out in self.FLEET_STAGES:
+            up = read_topic(self.bootstrap, src, None, with_source=False)
+            down = read_topic(self.bootstrap, out, None, with_source=True, source_topic=src)
+            lat = sorted(ts - up[k] for k, ts in down if k in up)
+            sources[out] = down
+            results.append({"stage": name, "input": src, "output": out, "input_records": len(up), "matched": len(lat),
+                            "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9), "max_ms": lat[-1] if lat else None})
+            if src == "parcels.events":
+                sources["events"] = up
+        # parcels.events -> parcels.enriched -> parcels.redacted, through both stages' headers
+        enriched = read_topic_sources(self.bootstrap, "parcels.enriched", "parcels.events")
+        lat = sorted(ts - sources["events"][enriched[k]] for k, ts in sources["parcels.redacted"]
+                     if k in enriched and enriched[k] in sources["events"])
+        results.append({"stage": "enrichment + sensitivity", "input": "parcels.events", "output": "parcels.redacted",
+                        "matched": len(lat), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9),
+                        "max_ms": lat[-1] if lat else None})
+        for r in results:
+            log(f"latency {r}")
+        return results
 
     def summarize(self):
         rows = []
@@ -556,6 +654,7 @@ def scrape(url):
             m["dlq"] += int(value)
         elif name == "cargowatch_state_store_keys":
             m["keys"] = m.get("keys", 0) + int(value)
+            m.setdefault("keys_by_task", {})[labels.get("task")] = int(value)
         elif name.endswith("_seconds_bucket") and "le" in labels:
             h = m["hist"].setdefault(name[:-len("_bucket")], {})
             le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
@@ -637,8 +736,9 @@ def stop(proc):
             proc.wait()
 
 
-def read_topic(bootstrap, topic, start, with_source):
-    """All committed records of a topic: {(partition, offset): timestamp} or [((partition, offset) of the source, timestamp)]."""
+def read_topic(bootstrap, topic, start, with_source, source_topic="parcels.events"):
+    """All committed records of a topic: {(partition, offset): timestamp}, or with_source [((partition, offset) of the
+    record of `source_topic` it came from (its cw.source.* headers), timestamp)]."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-read-{uuid.uuid4().hex[:8]}", "isolation.level": "read_committed",
                   "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
     md = c.list_topics(topic, timeout=10).topics[topic]
@@ -655,10 +755,70 @@ def read_topic(bootstrap, topic, start, with_source):
             ts = m.timestamp()[1]
             if with_source:
                 h = dict(m.headers() or [])
-                if h.get("cw.source.topic") == b"parcels.events":
+                if h.get("cw.source.topic") == source_topic.encode():
                     out.append(((int(h["cw.source.partition"]), int(h["cw.source.offset"])), ts))
             else:
                 out[(m.partition(), m.offset())] = ts
+    c.close()
+    return out
+
+
+def read_messages(bootstrap, topic):
+    """Every committed record of a topic, partition by partition."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-read-{uuid.uuid4().hex[:8]}", "isolation.level": "read_committed",
+                  "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    pending = {p for p in md.partitions if c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] > 0}
+    c.assign([TopicPartition(topic, p, -2) for p in pending])
+    out = []
+    while pending:
+        for m in c.consume(10000, timeout=1.0):
+            if m.error():
+                if m.error().code() == -191:
+                    pending.discard(m.partition())
+                continue
+            out.append(m)
+    c.close()
+    return out
+
+
+def paced_produce(p, topic, records, rate, seconds):
+    """Produces (partition, key, value, headers) records in order, cycling, at `rate` per second for `seconds`, each with
+    its produce time as timestamp (librdkafka's default CreateTime), with producer `p` (already connected: a new producer's
+    first records wait for its connection and producer id, and would count that against the worker)."""
+    started, n, total = time.monotonic(), 0, int(rate * seconds)
+    while n < total:
+        due = started + n / rate
+        now = time.monotonic()
+        if due > now:
+            time.sleep(due - now)
+        for _ in range(max(1, rate // 200)):  # in small bursts: a sleep per record would cost more than the pacing
+            if n >= total:
+                break
+            part, key, value, headers = records[n % len(records)]
+            p.produce(topic, value=value, key=key, partition=part, headers=headers)
+            n += 1
+        p.poll(0)
+    p.flush(30)
+
+
+def read_topic_sources(bootstrap, topic, source_topic):
+    """{(partition, offset) of a record of `topic`: (partition, offset) of the `source_topic` record it came from}."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-read-{uuid.uuid4().hex[:8]}", "isolation.level": "read_committed",
+                  "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    pending = {p for p in md.partitions if c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] > 0}
+    c.assign([TopicPartition(topic, p, -2) for p in pending])
+    out = {}
+    while pending:
+        for m in c.consume(10000, timeout=1.0):
+            if m.error():
+                if m.error().code() == -191:
+                    pending.discard(m.partition())
+                continue
+            h = dict(m.headers() or [])
+            if h.get("cw.source.topic") == source_topic.encode():
+                out[(m.partition(), m.offset())] = (int(h["cw.source.partition"]), int(h["cw.source.offset"]))
     c.close()
     return out
 
@@ -729,6 +889,9 @@ def print_soak(soak):
               f"{fmt(w['rss_growth_mib_per_min_second_half'], '{:+.2f}'):>19}{w['cpu_s']:>8.0f}"
               f"{fmt(w['store_keys_at_half']):>14}{fmt(w['store_keys_end']):>13}")
     print(f"local broker at the end: {fmt(soak.get('broker_rss_mib_end'))} MiB")
+    for r in soak.get("latency", []):
+        print(f"latency {r['stage']} ({r['input']} -> {r['output']}): p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+              f"p99.9 {r['p999_ms']} ms, max {r['max_ms']} ms ({r['matched']:,} records)")
 
 
 def main():
@@ -749,6 +912,12 @@ def main():
                     "long (e.g. 10m), every worker's RSS sampled every 5 s")
     ap.add_argument("--soak-retention", default="", help="with --soak: this event-time retention for "
                     + ", ".join(SOAK_RETENTION_SETTINGS) + " (e.g. 6h; the soak's event time runs ~80 h in 10 min)")
+    ap.add_argument("--fleet-latency", action="store_true", help="with --soak: afterwards, each stage's latency over the "
+                    "whole run (output broker timestamp - its input record's), at the soak's rate")
+    ap.add_argument("--replay-latency", action="store_true", help="also the latency of the sensitivity- and fraud-workers, "
+                    "their main input replayed at --rate (with --latency-only, the upstream stages run once first)")
+    ap.add_argument("--latency-workers", default="", help="comma-separated: which latency runs (enrichment, probe, sensitivity, "
+                    "fraud; default: all that the other flags select)")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency runs")
     ap.add_argument("--stages", default="", help="comma-separated workers whose throughput to measure (default: all; "
                     "a stage reads what the earlier stages wrote, so name them from the first)")
@@ -788,9 +957,18 @@ def main():
             bench.ceiling(stage, rnd)
             if stage["worker"] == "enrichment":
                 bench.peer(rnd)
+    chosen_latency = args.latency_workers.split(",") if args.latency_workers else Bench.LATENCY_WORKERS + [r[0] for r in Bench.REPLAY_LATENCY]
     for mode in [] if args.no_latency else MODES:
         for worker in Bench.LATENCY_WORKERS:
-            bench.latency(mode, worker)
+            if worker in chosen_latency:
+                bench.latency(mode, worker)
+    if not args.no_latency and args.latency_only and args.replay_latency:
+        for stage in STAGES[:[s["worker"] for s in STAGES].index("fraud")]:  # the canonical upstream outputs to replay
+            bench.stage(stage, 0, modes=["exactly_once"])
+    for mode in MODES if args.replay_latency and not args.no_latency else []:
+        for stage_name, *_ in Bench.REPLAY_LATENCY:
+            if stage_name in chosen_latency:
+                bench.replay_latency(mode, stage_name)
     rows = bench.summarize()
     if args.profile:
         name = args.profile
