@@ -34,7 +34,8 @@ final class EnrichmentJoin: StreamHandler {
     static let sweepIntervalMs: Int64 = 60_000
     var lastSweep: [Int32: Int64] = [:]
     /// Per partition, which join states fall due when: the sweep reads only those, not every
-    /// state (a full scan per minute of stream time cost more than the join itself on a backlog).
+    /// state (under paced traffic a full scan per minute of stream time cost nearly three times the
+    /// rest of the worker's CPU; BENCHMARKS.md, session 7).
     var due: [Int32: DueIndex] = [:]
 
     init(parcelsIn: String, declarationsIn: String, parcelsOut: String, declarationsOut: String, window: Duration) {
