@@ -374,8 +374,7 @@ class Bench:
         down = read_topic(self.bootstrap, out, None, with_source=True)
         lat = sorted(ts - up[src] for src, ts in down if src in up)
         r = {"label": label, "worker": binary, "mode": mode, "offered_rate": self.args.rate,
-             "duration": self.args.duration, "parcel_events_produced": len(up), "matched": len(lat),
-             "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9), "max_ms": lat[-1] if lat else None,
+             "duration": self.args.duration, "parcel_events_produced": len(up), **latency_stats(lat),
              "record_age": run["record_age"], "commit": run["commit"]}
         if len(lat) < 0.9 * len(up):  # a latency over a few survivors would mislead: say so
             r["warning"] = f"only {len(lat)} of {len(up)} parcel events came out (late or dropped?)"
@@ -438,8 +437,7 @@ class Bench:
             down = read_topic(self.bootstrap, out, None, with_source=True, source_topic=replay)
         lat = sorted(ts - up[k] for k, ts in down if k in up)
         r = {"label": label, "worker": stage_def["binary"], "mode": mode, "offered_rate": self.args.rate, "duration": f"{seconds:.0f}s",
-             "replayed": len(up), "matched": len(lat), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9),
-             "max_ms": lat[-1] if lat else None, "record_age": run["record_age"], "commit": run["commit"],
+             "replayed": len(up), **latency_stats(lat), "record_age": run["record_age"], "commit": run["commit"],
              "parcel_events_produced": len(up)}
         if len(lat) < 0.9 * len(up):
             r["warning"] = f"only {len(lat)} of {len(up)} replayed records came out"
@@ -556,30 +554,37 @@ class Bench:
 
     # Per stage of the fleet: (name, input topic, output topic); outputs name their input record in cw.source.* headers.
     # The aggregation-worker is not here: its outputs are windows, final once the window and its grace have passed.
-    FLEET_STAGES = [("enrichment-worker", "parcels.events", "parcels.enriched"),
-                    ("sensitivity-worker", "parcels.enriched", "parcels.redacted"),
-                    ("fraud-worker", "customs.enriched", "customs.risk")]
+    # The fraud-worker's outputs name its internal re-keyed topic, whose records name the input.
+    FLEET_STAGES = [("enrichment-worker", "parcels.events", "parcels.enriched", None),
+                    ("sensitivity-worker", "parcels.enriched", "parcels.redacted", None),
+                    ("fraud-worker", "customs.enriched", "customs.risk", "fraud.declarations-by-seller")]
 
     def fleet_latency(self):
         """After a paced fleet run: for each stage, output broker timestamp - its input record's timestamp; and the
         two-stage path parcels.events -> parcels.redacted."""
-        results, sources = [], {}
-        for name, src, out in self.FLEET_STAGES:
-            up = read_topic(self.bootstrap, src, None, with_source=False)
-            down = read_topic(self.bootstrap, out, None, with_source=True, source_topic=src)
-            lat = sorted(ts - up[k] for k, ts in down if k in up)
-            sources[out] = down
-            results.append({"stage": name, "input": src, "output": out, "input_records": len(up), "matched": len(lat),
-                            "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9), "max_ms": lat[-1] if lat else None})
-            if src == "parcels.events":
-                sources["events"] = up
+        read = {}  # topic -> {(partition, offset): (timestamp, (partition, offset) of its source or None)}; each topic read once
+
+        def records(topic, source_topic):
+            if topic not in read:
+                read[topic] = {(m.partition(), m.offset()): (m.timestamp()[1], source_of(m, source_topic))
+                               for m in iter_messages(self.bootstrap, topic)}
+            return read[topic]
+
+        results = []
+        for name, src, out, internal in self.FLEET_STAGES:
+            up = records(src, None)
+            if internal:
+                hop = records(internal, src)
+                down = {k: (ts, hop[s][1] if s in hop else None) for k, (ts, s) in records(out, internal).items()}
+            else:
+                down = records(out, src)
+            lat = sorted(ts - up[s][0] for ts, s in down.values() if s in up)
+            results.append({"stage": name, "input": src, "output": out, "input_records": len(up), **latency_stats(lat)})
         # parcels.events -> parcels.enriched -> parcels.redacted, through both stages' headers
-        enriched = read_topic_sources(self.bootstrap, "parcels.enriched", "parcels.events")
-        lat = sorted(ts - sources["events"][enriched[k]] for k, ts in sources["parcels.redacted"]
-                     if k in enriched and enriched[k] in sources["events"])
-        results.append({"stage": "enrichment + sensitivity", "input": "parcels.events", "output": "parcels.redacted",
-                        "matched": len(lat), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9),
-                        "max_ms": lat[-1] if lat else None})
+        events, enriched = read["parcels.events"], read["parcels.enriched"]
+        lat = sorted(ts - events[enriched[s][1]][0] for ts, s in read["parcels.redacted"].values()
+                     if s in enriched and enriched[s][1] in events)
+        results.append({"stage": "enrichment + sensitivity", "input": "parcels.events", "output": "parcels.redacted", **latency_stats(lat)})
         for r in results:
             log(f"latency {r}")
         return results
@@ -747,7 +752,7 @@ def iter_messages(bootstrap, topic, start=None):
 def source_of(m, source_topic):
     """(partition, offset) of the `source_topic` record a derived record came from (its cw.source.* headers), or None."""
     h = dict(m.headers() or [])
-    if h.get("cw.source.topic") != source_topic.encode():
+    if source_topic is None or h.get("cw.source.topic") != source_topic.encode():
         return None
     return int(h["cw.source.partition"]), int(h["cw.source.offset"])
 
@@ -820,6 +825,12 @@ def least_squares_slope(points):
     my = sum(y for _, y in points) / n
     var = sum((x - mx) ** 2 for x, _ in points)
     return sum((x - mx) * (y - my) for x, y in points) / var if var else 0.0
+
+
+def latency_stats(lat):
+    """Matched count and percentiles (ms) of sorted latencies."""
+    return {"matched": len(lat), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9),
+            "max_ms": lat[-1] if lat else None}
 
 
 def pct(xs, q):
