@@ -71,7 +71,10 @@ public enum Broker {
         var started = false
         while ContinuousClock.now < deadline {
             let r = try consumer.poll(into: batch, timeout: .milliseconds(100))
-            if r.rebalance != nil { started = true }
+            if r.rebalance != nil && !started {
+                started = true
+                lastNew = .now  // idle counts from the assignment, not from the group join
+            }
             for m in batch {
                 out.append(Record(partition: m.partition, offset: m.offset, key: m.key.map { String(decoding: $0, as: UTF8.self) },
                                   value: m.value.map { String(decoding: $0, as: UTF8.self) },
