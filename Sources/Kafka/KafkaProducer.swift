@@ -49,6 +49,11 @@ public struct OutgoingBatch: Sendable {
     public var isEmpty: Bool { entries.isEmpty }
     public var byteCount: Int { arena.count }
 
+    /// Gives every message in the batch the same delivery-report `id`.
+    public mutating func setID(_ id: UInt64) {
+        for i in entries.indices { entries[i].id = id }
+    }
+
     public mutating func removeAll() {
         arena.removeAll(keepingCapacity: true)
         entries.removeAll(keepingCapacity: true)
@@ -204,13 +209,22 @@ public final class KafkaProducer: Sendable {
 
     /// Counts delivery reports and failures without materialising them (hot-path friendly).
     public func drainDeliveryCounts() -> (delivered: Int, failed: [KafkaError]) {
+        drainDeliveries { _ in }
+    }
+
+    /// Like `drainDeliveryCounts`, and calls `acknowledged` with the `id` of each message the
+    /// broker acknowledged.
+    public func drainDeliveries(_ acknowledged: (UInt64) -> Void) -> (delivered: Int, failed: [KafkaError]) {
         var delivered = 0
         var failed: [KafkaError] = []
         withUnsafeTemporaryAllocation(of: cw_delivery_report.self, capacity: 4096) { buf in
             while true {
                 let n = cw_drain_delivery_reports(core.raw, buf.baseAddress, buf.count)
                 for i in 0..<n {
-                    if buf[i].error == 0 { delivered += 1 } else {
+                    if buf[i].error == 0 {
+                        delivered += 1
+                        acknowledged(buf[i].id)
+                    } else {
                         failed.append(KafkaError(code: rd_kafka_resp_err_t(rawValue: buf[i].error), context: "delivery failed", brokers: core.brokers))
                     }
                 }

@@ -141,6 +141,17 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Asynchronous offset commits report here; a failure joins the error queue (a lost commit
+ * only means a longer replay, but it must not pass unseen). */
+static void on_offset_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    (void)offsets;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    char reason[256];
+    snprintf(reason, sizeof(reason), "offset commit failed: %s", rd_kafka_err2str(err));
+    on_error(rk, err, reason, opaque);
+}
+
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     cw_client *c = rd_kafka_opaque(rk);
     if (!c) return;
@@ -247,6 +258,7 @@ cw_client *cw_client_new(cw_client_kind kind, const char *const *keys, const cha
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     } else {
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+        rd_kafka_conf_set_offset_commit_cb(conf, on_offset_commit);
     }
 
     c->rk = rd_kafka_new(kind == CW_PRODUCER ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf, errstr,

@@ -10,7 +10,7 @@ public enum RuntimeSettings {
             Setting("log.level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info",
                     "Lowest level logged (JSON lines on stdout)."),
             Setting("processing.guarantee", .choice(["exactly_once", "at_least_once"]), default: "exactly_once",
-                    "exactly_once: transactional producer, consumed offsets committed in the transaction, outputs read_committed. at_least_once: idempotent producer, offsets committed after delivery (faster; duplicates possible after a crash)."),
+                    "exactly_once: transactional producer, consumed offsets committed in the transaction, outputs read_committed. at_least_once: idempotent producer, offsets committed once their output is acknowledged, without pausing to flush (duplicates possible after a crash)."),
             Setting("group.id", .name, default: "cargowatch-\(short)", "Consumer group; instances with the same group share the partitions."),
             Setting("instance.id", .string, default: "", "Stable id of this instance (default: host name); part of the transactional.id so a restart fences its predecessor at once."),
             Setting("batch.max_records", .int(1...100_000), default: "5000", "Most records taken from one poll."),

@@ -123,6 +123,8 @@ final class StreamTask: @unchecked Sendable {
     private var transactionalID = ""
     /// Next offsets to commit with the open transaction (or the next offset commit).
     private var pendingOffsets: [TopicPartition: Int64] = [:]
+    /// At least once: output in flight per commit point, and the offsets waiting for it.
+    private var ledger = DeliveryLedger()
     /// Topic-partitions currently assigned.
     private var assigned: Set<TopicPartition> = []
     private var outgoing = OutgoingBatch(reservingBytes: 1 << 20)
@@ -170,10 +172,11 @@ final class StreamTask: @unchecked Sendable {
             if transactionOpen && ContinuousClock.now - transactionStarted >= options.commitInterval {
                 try commit()
             }
+            if ledger.hasSealedEpochs { try commitAcknowledged(flushing: false) }
             if ContinuousClock.now - lastLagUpdate >= .seconds(5) { publishGauges() }
         }
         // Graceful stop: the batch in hand is processed; commit it, then leave the group.
-        try commit()
+        try commit(flushing: true)
         batch = nil
         health.update { $0.stopping = true }
         try consumer.close()
@@ -457,24 +460,35 @@ final class StreamTask: @unchecked Sendable {
 
     private func send() throws {
         guard !outgoing.isEmpty else { return }
+        outgoing.setID(ledger.epoch)
         do {
             try producer.send(outgoing)
         } catch {
             try fail(error, while: "producing")
         }
+        if transactional == nil { ledger.sent(outgoing.count) }
         outgoing.removeAll()
-        // Serve delivery reports so they don't pile up; failures surface at commit/flush.
+        try serveDeliveries()
+    }
+
+    /// Serves delivery reports so they don't pile up; a failed delivery fails the transaction
+    /// (at least once: the task, which then replays from the committed offsets).
+    private func serveDeliveries() throws {
         producer.poll()
-        let (_, failed) = producer.drainDeliveryCounts()
+        let (_, failed) = producer.drainDeliveries { ledger.acknowledged($0) }
         if let first = failed.first { try fail(first, while: "delivering") }
     }
 
     // MARK: - Commit and abort
 
     /// Commits the open transaction (offsets and state changes included) or, at least once,
-    /// flushes and commits offsets.
-    func commit() throws {
-        guard transactionOpen else { return }
+    /// commits the offsets whose output is acknowledged; `flushing` waits for all of it (before
+    /// partitions go, and at stop).
+    func commit(flushing: Bool = false) throws {
+        guard transactionOpen else {
+            if flushing && ledger.hasSealedEpochs { try commitAcknowledged(flushing: true) }
+            return
+        }
         let started = ContinuousClock.now
         defer {
             let took = ContinuousClock.now - started
@@ -502,18 +516,26 @@ final class StreamTask: @unchecked Sendable {
             }
             metrics.transaction("committed")
         } else {
-            do {
-                try producer.flush(timeout: .seconds(60))
-                let (_, failed) = producer.drainDeliveryCounts()
-                if let first = failed.first { throw first }
-                try consumer.commit(offsets)
-            } catch {
-                throw TaskFailure(message: "at-least-once commit failed: \(error); restarting replays from the last committed offsets")
-            }
+            ledger.seal(offsets)
         }
         stores.mergeAll()
         pendingOffsets.removeAll()
         transactionOpen = false
+        if transactional == nil { try commitAcknowledged(flushing: flushing) }
+    }
+
+    /// At least once: commits the offsets of every sealed epoch whose output the broker has
+    /// acknowledged. Periodic commits are asynchronous (a lost one only means a longer replay;
+    /// its error is reported like any Kafka error); a flushing commit waits for the broker.
+    private func commitAcknowledged(flushing: Bool) throws {
+        do {
+            if flushing { try producer.flush(timeout: .seconds(60)) }
+            try serveDeliveries()
+            let offsets = ledger.takeCommittable()
+            try consumer.commit(offsets, async: !flushing)
+        } catch {
+            throw TaskFailure(message: "at-least-once commit failed: \(error); restarting replays from the last committed offsets")
+        }
     }
 
     /// Classifies a Kafka failure the way librdkafka's transactions example does: abortable →
@@ -556,7 +578,7 @@ final class StreamTask: @unchecked Sendable {
         case .revoked(let parts):
             metrics.rebalance("revoked")
             // Still ours: commit what was done for them before they go.
-            try commit()
+            try commit(flushing: true)
             removeAssignment(parts)
             logger.info("partitions revoked", metadata: ["partitions": "\(parts.map(\.description).joined(separator: ","))"])
         case .lost(let parts):
@@ -582,6 +604,7 @@ final class StreamTask: @unchecked Sendable {
         let stillHeld = Set(assigned.map(\.partition))
         for p in Set(parts.map(\.partition)) where !stillHeld.contains(p) { stores.close(partition: p) }
         for tp in parts { pendingOffsets.removeValue(forKey: tp) }
+        ledger.forget(parts)
     }
 
     /// Rebuilds the stores of newly assigned partitions from their changelogs, before any of
