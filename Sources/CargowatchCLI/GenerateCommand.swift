@@ -52,6 +52,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Records per second (wall clock); 0 = as fast as possible.") var rate: Int = 0
     @Option(help: "Parcels per hour of event time.") var parcelsPerHour: Int = 3600
     @Option(help: "Event time of the first parcel (RFC 3339; default: now).") var start: String?
+    @Option(help: "Serial number of the first parcel (parcel and declaration ids follow it): runs into the same topics with different values don't collide.") var firstParcelSerial: Int = 0
     @Option(help: "Write JSON lines ({topic,key,value}) to this file ('-' for stdout) instead of Kafka. Hostile records carry value_base64 instead of value.") var output: String?
 
     @Option(help: "Share of declarations that are fraudulent.") var fraudRate: Double = 0.05
@@ -75,13 +76,14 @@ struct GenerateCommand: ParsableCommand {
         var options = TrafficGenerator.Options.labelled
         options.seed = seed
         options.parcelsPerHour = parcelsPerHour
+        options.firstParcelSerial = firstParcelSerial
         for (name, value) in [("--fraud-rate", fraudRate), ("--inspection-rate", inspectionRate), ("--pii-rate", piiRate),
                               ("--hostile-rate", hostileRate), ("--duplicate-rate", duplicateRate), ("--late-rate", lateRate)]
         where !(0...1).contains(value) {
             throw ValidationError("\(name): expected a share between 0 and 1, got \(value)")
         }
-        guard exfiltrationCount >= 0, principals >= 10, parcelsPerHour >= 1 else {
-            throw ValidationError("--exfiltration-count must be >= 0, --principals >= 10, --parcels-per-hour >= 1")
+        guard exfiltrationCount >= 0, principals >= 10, parcelsPerHour >= 1, (0..<1_000_000_000).contains(firstParcelSerial) else {
+            throw ValidationError("--exfiltration-count must be >= 0, --principals >= 10, --parcels-per-hour >= 1, --first-parcel-serial in 0..<1000000000")
         }
         options.fraudRate = fraudRate
         options.inspectionRate = inspectionRate

@@ -88,6 +88,8 @@ public struct TrafficGenerator {
         public var start = Timestamp(rfc3339: "2026-11-27T06:00:00.000Z")!
         /// Parcels per hour of event time.
         public var parcelsPerHour = 3_600
+        /// Serial number of the first parcel; parcel and declaration ids are made from it.
+        public var firstParcelSerial = 0
         public var parcelsTopic = "parcels.events"
         public var declarationsTopic = "customs.declarations"
         public var inspectionsTopic = "customs.inspections"
@@ -165,6 +167,7 @@ public struct TrafficGenerator {
 
     public init(options: Options = Options()) {
         self.options = options
+        parcelSerial = options.firstParcelSerial
         rng = SeededRandom(seed: options.seed)
         var r = SeededRandom(seed: options.seed ^ 0xC0FFEE)
         merchants = Merchant.population(400, &r)
