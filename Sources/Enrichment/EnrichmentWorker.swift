@@ -14,7 +14,7 @@ final class DeclarationRepartitioner: StreamHandler {
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
         let value = try record.requireValue()
         let declaration = try CustomsDeclaration(json: value)
-        try RecordSplice.checkNoReservedKeys(value)
+        try RecordSplice.checkNoReservedKey(declaration.reservedKey)
         context.emitRaw(topic: output, key: Array(declaration.parcelID.utf8), value: Array(value), headers: OriginHeaders.headers(of: record))
     }
 }
@@ -64,7 +64,7 @@ final class EnrichmentJoin: StreamHandler {
     private func handleParcel(_ record: InputRecord, _ context: HandlerContext) throws {
         let value = try record.requireValue()
         let parcel = try ParcelEvent(json: value)
-        try RecordSplice.checkNoReservedKeys(value)
+        try RecordSplice.checkNoReservedKey(parcel.reservedKey)
         context.observe(eventTime: parcel.occurredAt)
         var state = try load(context, parcel.parcelID, at: parcel.occurredAt)
         if state.seenEvents.contains(parcel.eventID) {

@@ -176,6 +176,10 @@ struct EnrichmentTests {
                 [.deadLetter(kind: "decode", reason: "unterminated object")])
         let ok = rep.outputs(of: rep.send(topic: "customs.declarations", key: "26BE000000123456H7", value: Files.declaration))
         #expect(ok == [.init(topic: byParcel, key: "LGG-P-0000481516", value: Files.declaration)])
+        let reservedDeclaration = "{\"source\":{},\"valuation\":2," + Files.declaration.dropFirst()
+        if case .deadLetter(_, let reason) = rep.send(topic: "customs.declarations", key: "D", value: reservedDeclaration).first {
+            #expect(reason.contains("\"source\", a field name reserved"), "the first reserved key is named: \(reason)")
+        } else { Issue.record("reserved field accepted") }
     }
 
     @Test("Enriched records, as the worker writes them, validate against their JSON Schemas")

@@ -34,6 +34,9 @@ public struct CustomsDeclaration: Hashable, Sendable {
     }
 
     public var schemaVersion: SchemaVersion = CustomsDeclaration.schema
+    /// A top-level field of the decoded JSON that derived records add (`RecordSplice.reservedKeys`),
+    /// if any: found by the one decoding pass, so the enricher needs no second one.
+    public var reservedKey: String?
     public var declarationID: String
     public var parcelID: String
     public var lodgedAt: Timestamp
@@ -79,6 +82,7 @@ extension CustomsDeclaration: JSONRecord {
         var schema: SchemaVersion?, declarationID: String?, parcelID: String?, lodgedAt: Timestamp?, regime: String?
         var declarant: String?, seller: Seller?, ioss: String?, consignee: Consignee?, origin: String?, destination: String?
         var items: [Item]?, gross: Int64?, transport: Money?, vat: Money?
+        var reserved: String?
         try r.readObject { r, key throws(DecodeError) in
             if key == "schema" { try f.mark(0, "schema"); schema = try r.readSchema(expecting: CustomsDeclaration.schema) }
             else if key == "declaration_id" { try f.mark(1, "declaration_id"); declarationID = try r.readNonEmptyString() }
@@ -95,7 +99,10 @@ extension CustomsDeclaration: JSONRecord {
             else if key == "gross_mass_grams" { try f.mark(12, "gross_mass_grams"); gross = try r.readCount() }
             else if key == "transport_cost" { try f.mark(13, "transport_cost"); transport = r.readNull() ? nil : try r.readNonNegativeMoney() }
             else if key == "vat_declared" { try f.mark(14, "vat_declared"); vat = r.readNull() ? nil : try r.readNonNegativeMoney() }
-            else { try r.skipValue() }
+            else {
+                if reserved == nil { reserved = RecordSplice.reservedKey(key) }
+                try r.skipValue()
+            }
         }
         self.init(declarationID: try required(declarationID, "declaration_id"), parcelID: try required(parcelID, "parcel_id"),
                   lodgedAt: try required(lodgedAt, "lodged_at"), regime: try required(regime, "regime"),
@@ -104,6 +111,7 @@ extension CustomsDeclaration: JSONRecord {
                   destinationCountry: try required(destination, "destination_country"), items: try required(items, "items"),
                   grossMassGrams: try required(gross, "gross_mass_grams"), transportCost: transport, vatDeclared: vat)
         schemaVersion = try required(schema, "schema")
+        reservedKey = reserved
     }
 
     static func readSeller(_ r: inout JSONReader) throws(DecodeError) -> Seller {

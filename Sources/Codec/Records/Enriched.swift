@@ -287,15 +287,17 @@ public struct HubObservation: Hashable, Sendable {
 public enum RecordSplice {
     public static let reservedKeys: Set<String> = ["source", "enrichment", "valuation", "hub_observation", "hub_observation_reason", "sensitivity"]
 
-    /// Checks the upstream object has none of the keys derived records add (a collision would
-    /// make two values of one key).
-    public static func checkNoReservedKeys(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) {
-        var r = JSONReader(bytes)
-        try r.readObject { r, key throws(DecodeError) in
-            if key.count <= 22 && reservedKeys.contains(key.string) {
-                throw DecodeError("upstream record uses \"\(key.string)\", a field name reserved for derived data")
-            }
-            try r.skipValue()
+    /// The key, when it is one that derived records add (the decoders note it on the record).
+    @inline(__always)
+    static func reservedKey(_ key: JSONKey) -> String? {
+        key.count <= 22 && reservedKeys.contains(key.string) ? key.string : nil
+    }
+
+    /// Refuses an upstream record that has a key derived records add (splicing would make two
+    /// values of one key).
+    public static func checkNoReservedKey(_ reservedKey: String?) throws(DecodeError) {
+        if let key = reservedKey {
+            throw DecodeError("upstream record uses \"\(key)\", a field name reserved for derived data")
         }
     }
 

@@ -45,6 +45,9 @@ public struct ParcelEvent: Hashable, Sendable {
     }
 
     public var schemaVersion: SchemaVersion = ParcelEvent.schema
+    /// A top-level field of the decoded JSON that derived records add (`RecordSplice.reservedKeys`),
+    /// if any: found by the one decoding pass, so the enricher needs no second one.
+    public var reservedKey: String?
     public var eventID: String
     public var parcelID: String
     public var trackingNumber: String
@@ -144,6 +147,7 @@ extension ParcelEvent: JSONRecord {
         var schema: SchemaVersion?, eventID: String?, parcelID: String?, tracking: String?, mawb: String?
         var eventType: String?, occurredAt: Timestamp?, hub: String?, flight: Flight?, merchant: Merchant?
         var consignee: Consignee?, weight: Int64?, value: Money?, items: [Item]?, declarationID: String?
+        var reserved: String?
         try r.readObject { r, key throws(DecodeError) in
             switch key.count {
             case 3 where key == "hub": try f.mark(0, "hub"); hub = try r.readNonEmptyString()
@@ -161,7 +165,9 @@ extension ParcelEvent: JSONRecord {
             case 14 where key == "declared_value": try f.mark(12, "declared_value"); value = try r.readMoney()
             case 15 where key == "tracking_number": try f.mark(13, "tracking_number"); tracking = try r.readNonEmptyString()
             case 22 where key == "customs_declaration_id": try f.mark(14, "customs_declaration_id"); declarationID = try r.readOptionalString()
-            default: try r.skipValue()
+            default:
+                if reserved == nil { reserved = RecordSplice.reservedKey(key) }
+                try r.skipValue()
             }
         }
         let money = try required(value, "declared_value")
@@ -174,6 +180,7 @@ extension ParcelEvent: JSONRecord {
                   weightGrams: try required(weight, "weight_grams"), declaredValue: money,
                   items: try required(items, "items"), customsDeclarationID: declarationID)
         schemaVersion = try required(schema, "schema")
+        reservedKey = reserved
     }
 
     static func readFlight(_ r: inout JSONReader) throws(DecodeError) -> Flight? {
