@@ -50,6 +50,11 @@ public struct ReferenceSnapshot: Sendable {
     /// currency → [(date, rate)] sorted by date.
     let fx: [String: [(date: String, eurPerUnit: Amount)]]
     let customsMonthDates: Set<String>
+    /// Precomputed per snapshot, because every parcel and declaration asks (a fifth of the
+    /// enricher's CPU went to these lookups, BENCHMARKS.md): month (`YYYY-MM`) → its customs
+    /// rate date, and currency → rate by date.
+    let customsDateByMonth: [Substring: String]
+    let fxByDate: [String: [String: Amount]]
 
     public static let empty = ReferenceSnapshot(version: "empty", hsChapters: [:], hsHeadings: [:], strategic: [], countries: [:],
                                                 airports: [:], fx: [:], customsMonthDates: [])
@@ -65,6 +70,18 @@ public struct ReferenceSnapshot: Sendable {
         self.airports = airports
         self.fx = fx
         self.customsMonthDates = customsMonthDates
+        var byMonth: [Substring: String] = [:]
+        for date in customsMonthDates {
+            // The rate of the penultimate Wednesday of month M serves month M + 1.
+            let parts = date.split(separator: "-")
+            guard parts.count == 3, var year = Int(parts[0]), var month = Int(parts[1]),
+                  Self.penultimateWednesday(year: year, month: month) == date else { continue }
+            month += 1
+            if month == 13 { month = 1; year += 1 }
+            byMonth[Substring(String(format: "%04d-%02d", year, month))] = date
+        }
+        customsDateByMonth = byMonth
+        fxByDate = fx.mapValues { Dictionary($0.map { ($0.date, $0.eurPerUnit) }, uniquingKeysWith: { _, last in last }) }
     }
 
     public func country(_ code: String) -> Country? { countries[code] }
@@ -85,26 +102,31 @@ public struct ReferenceSnapshot: Sendable {
     public func fxRate(currency: String, date: String) -> FXRate? {
         if currency == "EUR" { return FXRate(eurPerUnit: Amount(units: 1), rateDate: date, rule: "identity") }
         guard let series = fx[currency], !series.isEmpty else { return nil }
-        if let customs = customsRateDate(for: date), let hit = series.first(where: { $0.date == customs }) {
-            return FXRate(eurPerUnit: hit.eurPerUnit, rateDate: hit.date, rule: "customs_monthly")
+        if let customs = customsRateDate(for: date), let rate = fxByDate[currency]?[customs] {
+            return FXRate(eurPerUnit: rate, rateDate: customs, rule: "customs_monthly")
         }
-        let onOrBefore = series.last { $0.date <= date } ?? series[0]
+        // The latest on or before the date (binary search: the series is sorted), else the earliest.
+        var low = 0, high = series.count
+        while low < high {
+            let mid = (low + high) / 2
+            if series[mid].date <= date { low = mid + 1 } else { high = mid }
+        }
+        let onOrBefore = series[max(low - 1, 0)]
         return FXRate(eurPerUnit: onOrBefore.eurPerUnit, rateDate: onOrBefore.date, rule: "latest_available")
     }
 
     /// Penultimate Wednesday of the month before `date`'s month, if the table has rates for it.
     func customsRateDate(for date: String) -> String? {
-        let parts = date.split(separator: "-")
-        guard parts.count >= 2, var year = Int(parts[0]), var month = Int(parts[1]) else { return nil }
-        month -= 1
-        if month == 0 { month = 12; year -= 1 }
+        customsDateByMonth[date.utf8.count >= 7 ? date.prefix(7) : Substring(date)]
+    }
+
+    /// `YYYY-MM-DD` of the penultimate Wednesday of a month.
+    static func penultimateWednesday(year: Int, month: Int) -> String {
         // Day of week of the last day of that month (Zeller-free: via days since epoch; 1970-01-01 was a Thursday).
         let lastDay = Timestamp.daysIn(month: month, year: year)
         let days = Timestamp.daysFromCivil(year: year, month: month, day: lastDay)
         let weekday = ((days % 7) + 7 + 3) % 7  // 0 = Monday
         let lastWednesday = lastDay - ((weekday - 2 + 7) % 7)
-        let penultimate = lastWednesday - 7
-        let text = String(format: "%04d-%02d-%02d", year, month, penultimate)
-        return customsMonthDates.contains(text) ? text : nil
+        return String(format: "%04d-%02d-%02d", year, month, lastWednesday - 7)
     }
 }

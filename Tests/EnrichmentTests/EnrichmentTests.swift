@@ -162,6 +162,21 @@ struct EnrichmentTests {
         #expect(fx["rule"] as? String == "latest_available" && fx["rate_date"] as? String == "2026-10-30")
     }
 
+    @Test("Exchange rates: the customs month's rate across a year end, the latest available, the earliest before the table")
+    func exchangeRateRules() throws {
+        let ref = Files.reference
+        func rate(_ date: String) -> (String, String)? { ref.fxRate(currency: "USD", date: date).map { ($0.rateDate, $0.rule) } }
+        // December 2025's penultimate Wednesday (the 24th) serves January 2026.
+        #expect(rate("2026-01-15")! == ("2025-12-24", "customs_monthly"))
+        #expect(rate("2026-02-28")! == ("2026-01-21", "customs_monthly"))
+        // December 2026 would take November's penultimate Wednesday, not in the table: the latest rate on or before the date.
+        #expect(rate("2026-12-03")! == ("2026-10-30", "latest_available"))
+        // Before the table: its earliest rate.
+        #expect(rate("2025-06-01")! == ("2025-12-24", "latest_available"))
+        #expect(ref.fxRate(currency: "EUR", date: "2026-01-15")?.rule == "identity")
+        #expect(ref.fxRate(currency: "XXX", date: "2026-01-15") == nil)
+    }
+
     @Test("Malformed records go to the dead-letter topic with the field path")
     func malformed() {
         let h = harness()
