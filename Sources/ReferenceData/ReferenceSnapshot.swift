@@ -55,6 +55,10 @@ public struct ReferenceSnapshot: Sendable {
     /// rate date, and currency → rate by date.
     let customsDateByMonth: [Substring: String]
     let fxByDate: [String: [String: Amount]]
+    /// Strategic flags by prefix, and the prefix lengths, longest first: a few hash lookups per
+    /// HS code instead of a scan of the list.
+    let strategicByPrefix: [Substring: StrategicFlag]
+    let strategicPrefixLengths: [Int]
 
     public static let empty = ReferenceSnapshot(version: "empty", hsChapters: [:], hsHeadings: [:], strategic: [], countries: [:],
                                                 airports: [:], fx: [:], customsMonthDates: [])
@@ -81,6 +85,8 @@ public struct ReferenceSnapshot: Sendable {
             byMonth[Substring(String(format: "%04d-%02d", year, month))] = date
         }
         customsDateByMonth = byMonth
+        strategicByPrefix = Dictionary(self.strategic.map { (Substring($0.prefix), $0) }, uniquingKeysWith: { first, _ in first })
+        strategicPrefixLengths = Set(self.strategic.map(\.prefix.utf8.count)).sorted(by: >)
         fxByDate = fx.mapValues { Dictionary($0.map { ($0.date, $0.eurPerUnit) }, uniquingKeysWith: { _, last in last }) }
     }
 
@@ -92,7 +98,11 @@ public struct ReferenceSnapshot: Sendable {
     /// The strategic-goods flag of an HS code (longest matching prefix), if any. A flag routes
     /// goods for review; it never classifies them as controlled.
     public func strategicFlag(hsCode: String) -> StrategicFlag? {
-        strategic.first { hsCode.hasPrefix($0.prefix) }
+        let length = hsCode.utf8.count
+        for n in strategicPrefixLengths where n <= length {
+            if let flag = strategicByPrefix[hsCode.prefix(n)] { return flag }
+        }
+        return nil
     }
 
     /// `eu`, `eea`, `other`, or nil for an unknown country.

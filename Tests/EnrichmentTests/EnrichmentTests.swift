@@ -1,7 +1,7 @@
 import Codec
 @testable import Enrichment
 import Foundation
-import ReferenceData
+@testable import ReferenceData
 import Testing
 import TestSupport
 import WorkerRuntime
@@ -175,6 +175,24 @@ struct EnrichmentTests {
         #expect(rate("2025-06-01")! == ("2025-12-24", "latest_available"))
         #expect(ref.fxRate(currency: "EUR", date: "2026-01-15")?.rule == "identity")
         #expect(ref.fxRate(currency: "XXX", date: "2026-01-15") == nil)
+    }
+
+    @Test("Strategic-goods flags: the longest matching prefix, none for shorter or unknown codes")
+    func strategicFlags() {
+        let ref = Files.reference
+        #expect(ref.strategicFlag(hsCode: "300490")?.category == "pharmaceuticals")
+        #expect(ref.strategicFlag(hsCode: "85176200")?.prefix == "851762")
+        #expect(ref.strategicFlag(hsCode: "8517") == nil, "shorter than the only 8517… prefix")
+        #expect(ref.strategicFlag(hsCode: "3") == nil && ref.strategicFlag(hsCode: "") == nil)
+        let flag = { (prefix: String, category: String) in
+            ReferenceSnapshot.StrategicFlag(prefix: prefix, category: category, basis: "test", confidence: "heuristic")
+        }
+        let nested = ReferenceSnapshot(version: "t", hsChapters: [:], hsHeadings: [:],
+                                       strategic: [flag("85", "chapter"), flag("851762", "item"), flag("8517", "heading")],
+                                       countries: [:], airports: [:], fx: [:], customsMonthDates: [])
+        #expect(nested.strategicFlag(hsCode: "85176210")?.category == "item")
+        #expect(nested.strategicFlag(hsCode: "85171100")?.category == "heading")
+        #expect(nested.strategicFlag(hsCode: "85011000")?.category == "chapter")
     }
 
     @Test("Malformed records go to the dead-letter topic with the field path")
