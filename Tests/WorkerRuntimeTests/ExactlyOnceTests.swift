@@ -22,7 +22,15 @@ struct ExactlyOnceTests {
     func sigkillMidStream() throws {
         let s = try tests.setup("eos")
         let records = 30_000, keys = 40
-        try Broker.produce(s.input, input(records: records, keys: keys))
+        // In three parts, one before each run: a run can finish all the input there is within
+        // the half-second before its kill, and then the next run had nothing to do.
+        let all = input(records: records, keys: keys)
+        var produced = 0
+        func produceNextPart() throws {
+            try Broker.produce(s.input, Array(all[produced..<produced + records / 3]))
+            produced += records / 3
+        }
+        try produceNextPart()
         var env = s.environment
         env["CARGOWATCH_INSTANCE_ID"] = "eos-instance"  // stable: a restart fences its predecessor
         env["CARGOWATCH_BATCH_MAX_RECORDS"] = "100"      // slow it down so that kills land mid-stream
@@ -60,7 +68,7 @@ struct ExactlyOnceTests {
             // seeing no further than the group's committed offsets (or less: one run pinned the
             // last stable offset at 0 on every partition) is the broker's open-transaction defect.
             let stuck = parts.allSatisfy { tp in (visible[tp.partition] ?? 0) <= (committed[tp] ?? -1) }
-            let remaining = Int64(records) - visible.values.reduce(0, +)
+            let remaining = Int64(produced) - visible.values.reduce(0, +)
             print("stall check: committed \(committed.sorted { $0.key < $1.key }.map { "\($0.key.partition):\($0.value)" }), read_committed sees \(visible.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }), \(remaining) records hidden")
             return stuck && remaining > 0
         }
@@ -81,6 +89,7 @@ struct ExactlyOnceTests {
                 _ = w.waitExit()
                 kills += 1
             }
+            try produceNextPart()
         }
         guard let last = try startProcessing() else {
             if try stalledByBrokerDefect() {
