@@ -50,9 +50,9 @@ public struct ReferenceSnapshot: Sendable {
     /// currency → [(date, rate)] sorted by date.
     let fx: [String: [(date: String, eurPerUnit: Amount)]]
     let customsMonthDates: Set<String>
-    /// Precomputed per snapshot, because every parcel and declaration asks (a fifth of the
-    /// enricher's CPU went to these lookups, BENCHMARKS.md): month (`YYYY-MM`) → its customs
-    /// rate date, and currency → rate by date.
+    /// Precomputed per snapshot, because every parcel and declaration asks (reference lookups
+    /// were 11 % of the enricher's CPU, BENCHMARKS.md session 7): month (`YYYY-MM`) → its
+    /// customs rate date, and currency → rate by date (the first, should a date repeat).
     let customsDateByMonth: [Substring: String]
     let fxByDate: [String: [String: Amount]]
     /// Strategic flags by prefix, and the prefix lengths, longest first: a few hash lookups per
@@ -87,7 +87,7 @@ public struct ReferenceSnapshot: Sendable {
         customsDateByMonth = byMonth
         strategicByPrefix = Dictionary(self.strategic.map { (Substring($0.prefix), $0) }, uniquingKeysWith: { first, _ in first })
         strategicPrefixLengths = Set(self.strategic.map(\.prefix.utf8.count)).sorted(by: >)
-        fxByDate = fx.mapValues { Dictionary($0.map { ($0.date, $0.eurPerUnit) }, uniquingKeysWith: { _, last in last }) }
+        fxByDate = fx.mapValues { Dictionary($0.map { ($0.date, $0.eurPerUnit) }, uniquingKeysWith: { first, _ in first }) }
     }
 
     public func country(_ code: String) -> Country? { countries[code] }
