@@ -238,7 +238,12 @@ class Bench:
                     if nothing_to_catch_up:
                         wait_ready(f"http://127.0.0.1:{port}", proc, self.args.startup_timeout)  # joined and assigned
                     baseline = metrics.get("hist", {})  # the histograms below then cover the traffic only
-                    after_catch_up()  # e.g. paced traffic; then wait until that is processed too
+
+                    def mark():  # after a warm-up: the histograms cover what comes next only
+                        nonlocal baseline
+                        baseline = (scrape(url) or {}).get("hist", baseline)
+
+                    after_catch_up(mark)  # e.g. paced traffic; then wait until that is processed too
                     after_catch_up, expected = None, 0
                     prev_at, last_change = None, time.monotonic()  # the quiet period starts after the traffic
                     continue
@@ -358,7 +363,7 @@ class Bench:
         slot = MODES.index(mode) * len(self.LATENCY_WORKERS) + self.LATENCY_WORKERS.index(worker)
         gen = {}
 
-        def traffic():
+        def traffic(mark):
             day = f"{2026 + (slot + 11) // 12}-{(slot + 11) % 12 + 1:02d}-20"
             generate = [os.path.join(self.bin, "cargowatch"), "generate", "--rate", str(self.args.rate), "--clean", "--no-truth-topic",
                         "--no-access-logs"]
@@ -371,6 +376,7 @@ class Bench:
                               timeout=self.args.timeout).returncode != 0:
                 raise RuntimeError("generator failed (warm-up)")
             time.sleep(2)
+            mark()
             cmd = generate + ["--duration", self.args.duration, "--seed", str(4242 + slot), "--start", f"{day}T06:00:00Z"]
             log(" ".join(cmd))
             gen["start_ms"] = int(time.time() * 1000)
@@ -430,10 +436,11 @@ class Bench:
         rest = [rec for i, rec in enumerate(source) if i not in set(firsts.values())]
         seconds = min(seconds, len(rest) / self.args.rate)
 
-        def traffic():
+        def traffic(mark):
             producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5, "enable.idempotence": True})
             paced_produce(producer, replay, warm, len(warm), 1)
             time.sleep(3)
+            mark()
             gen["start_ms"] = int(time.time() * 1000)
             paced_produce(producer, replay, rest, self.args.rate, seconds)
             gen["end_ms"] = int(time.time() * 1000)
