@@ -49,7 +49,6 @@ public struct ReferenceSnapshot: Sendable {
     public let airports: [String: Airport]
     /// currency → [(date, rate)] sorted by date.
     let fx: [String: [(date: String, eurPerUnit: Amount)]]
-    let customsMonthDates: Set<String>
     /// Precomputed per snapshot, because every parcel and declaration asks (reference lookups
     /// were 11 % of the enricher's CPU, BENCHMARKS.md session 7): month (`YYYY-MM`) → its
     /// customs rate date, and currency → rate by date (the first, should a date repeat).
@@ -73,7 +72,6 @@ public struct ReferenceSnapshot: Sendable {
         self.countries = countries
         self.airports = airports
         self.fx = fx
-        self.customsMonthDates = customsMonthDates
         var byMonth: [Substring: String] = [:]
         for date in customsMonthDates {
             // The rate of the penultimate Wednesday of month M serves month M + 1.

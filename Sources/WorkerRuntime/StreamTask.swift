@@ -460,7 +460,7 @@ final class StreamTask: @unchecked Sendable {
 
     private func send() throws {
         guard !outgoing.isEmpty else { return }
-        outgoing.setID(ledger.epoch)
+        if transactional == nil { outgoing.setID(ledger.epoch) }  // only at least once reads the ids
         do {
             try producer.send(outgoing)
         } catch {
