@@ -5,11 +5,15 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
-    if let p = try? ParcelEvent(json: bytes) {
+    // `reservedKey` notes an unknown field of the input, and encoding keeps only the record's
+    // own fields (as for every unknown field): the round trip compares the records without it.
+    if var p = try? ParcelEvent(json: bytes) {
+        p.reservedKey = nil
         let again = p.jsonBytes.withUnsafeBytes { try? ParcelEvent(json: $0) }
         precondition(again == p, "parcel event did not round-trip")
     }
-    if let d = try? CustomsDeclaration(json: bytes) {
+    if var d = try? CustomsDeclaration(json: bytes) {
+        d.reservedKey = nil
         let again = d.jsonBytes.withUnsafeBytes { try? CustomsDeclaration(json: $0) }
         precondition(again == d, "declaration did not round-trip")
     }
