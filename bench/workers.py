@@ -80,7 +80,7 @@ STAGES = [
                 "aggregation.topics.access_in": "access.tagged"},
      "outputs": {"aggregation.topics.flows_out": "agg.trade-flows", "aggregation.topics.risk_out": "agg.customs-risk",
                  "aggregation.topics.activity_out": "agg.access-activity", "aggregation.topics.alerts_out": "alerts.access"},
-     "run_internal": {}, "internal": ["aggregation.flow-facts", "aggregation.risk-facts"]},
+     "run_internal": {}, "internal": ["aggregation.flow-facts", "aggregation.risk-facts", "aggregation.peer-observations"]},
 ]
 
 

@@ -170,6 +170,25 @@ enum Metric: Int, CaseIterable {
     /// 1 for a session that began outside working hours, 0 for one that did not (its mean is
     /// the share): OFF_HOURS, the peer group's habit while the principal's own is too short.
     case offHoursSession
+
+    /// The name in peer observations (`aggregation.peer-observations`).
+    var name: String {
+        switch self {
+        case .exportSize: "export_size"
+        case .personalReads: "personal_reads"
+        case .flowPulls: "flow_pulls"
+        case .denied: "denied"
+        case .offHoursSession: "off_hours_session"
+        }
+    }
+
+    init?(name: String) {
+        guard let m = Metric.allCases.first(where: { $0.name == name }) else { return nil }
+        self = m
+    }
+
+    /// Export sizes are clipped (robust to the rare month-end report); the counts are not.
+    var clip: Double? { self == .exportSize ? 2.5 : nil }
 }
 
 /// What the access task knows about one principal, learned from its own stream.

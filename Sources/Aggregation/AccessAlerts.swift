@@ -105,7 +105,7 @@ struct AlertRules: Sendable {
     }
 
     /// Sessions: a window after a gap of `sessionGapMs` begins a new one. Applied before the rules read the profile.
-    func observeSession(_ a: ActivityWindow, profile p: inout PrincipalProfile, peers: inout [Baseline]) {
+    func observeSession(_ a: ActivityWindow, profile p: inout PrincipalProfile, peers: inout PeerGroup) {
         guard a.events > 0 else { return }
         if p.lastActive == .min || a.firstEvent - p.lastActive >= settings.sessionGapMs {
             p.sessionStart = a.firstEvent
@@ -113,7 +113,7 @@ struct AlertRules: Sendable {
             p.sessionOffHoursSensitive = 0
             p.sessions += 1
             if a.firstEventOffHours { p.offHoursSessions += 1 }
-            peers[Metric.offHoursSession.rawValue].add(a.firstEventOffHours ? 1 : 0, alpha: settings.alpha)
+            peers.add(.offHoursSession, a.firstEventOffHours ? 1 : 0, settings)
         }
         p.sessionOffHoursSensitive += a.offHoursSensitive
         p.lastActive = max(p.lastActive, a.lastEvent)
@@ -222,13 +222,13 @@ struct AlertRules: Sendable {
     /// PII reads still inside the span of one that did), countries, off-hours share, hourly and
     /// daily export totals.
     func learn(_ window: Window, _ a: ActivityWindow, recent: (personal: Int64, flows: Int64), fired: Set<AlertRule>,
-               profile p: inout PrincipalProfile, peers: inout [Baseline], peerCountries: inout [String: Int64]) {
-        func add(_ m: Metric, _ x: Double, clip: Double? = nil) {
-            p.baselines[m.rawValue].add(x, alpha: settings.alpha, clip: clip, floor: settings.minLogSpread)
-            peers[m.rawValue].add(x, alpha: settings.alpha, clip: clip, floor: settings.minLogSpread)
+               profile p: inout PrincipalProfile, peers: inout PeerGroup) {
+        func add(_ m: Metric, _ x: Double) {
+            p.baselines[m.rawValue].add(x, alpha: settings.alpha, clip: m.clip, floor: settings.minLogSpread)
+            peers.add(m, x, settings)
         }
         if a.sensitiveExports > 0 && !fired.contains(.bulkExport) {
-            add(.exportSize, log(max(1, Double(a.sensitiveExported) / Double(a.sensitiveExports))), clip: 2.5)
+            add(.exportSize, log(max(1, Double(a.sensitiveExported) / Double(a.sensitiveExports))))
         }
         // A harvest stays in the trailing figures for a span after its alert: not a baseline either.
         func quiet(_ rule: AlertRule) -> Bool {
@@ -242,9 +242,9 @@ struct AlertRules: Sendable {
         p.firstSeen = min(p.firstSeen, a.firstEvent)
         p.windows += 1
         if !fired.contains(.thirdCountryAccess) {
-            for c in a.countries {
+            for c in a.countries.sorted() {
                 p.countries[c, default: 0] += 1
-                peerCountries[c, default: 0] += 1
+                peers.addCountry(c)
             }
         }
         let hour = window.start.millis.floorDiv(3_600_000)
@@ -252,7 +252,7 @@ struct AlertRules: Sendable {
         // size: one big legitimate export (a month-end report) is BULK_EXPORT's business, and
         // must not look like a day of steady leaking.
         var volume = a.sensitiveExported
-        let sizes = p.baselines[Metric.exportSize.rawValue].n >= settings.minExports ? p.baselines[Metric.exportSize.rawValue] : peers[Metric.exportSize.rawValue]
+        let sizes = p.baselines[Metric.exportSize.rawValue].n >= settings.minExports ? p.baselines[Metric.exportSize.rawValue] : peers.baselines[Metric.exportSize.rawValue]
         if sizes.n > 0 { volume = min(volume, Int64(Double(a.sensitiveExports) * settings.slowExportCap * exp(sizes.mean))) }
         p.hourly[hour, default: 0] += volume
         p.hourly = p.hourly.filter { $0.key > hour - 72 }
@@ -268,21 +268,34 @@ struct AlertRules: Sendable {
 }
 
 /// Task `access`: per principal and activity window, the agg.access-activity record and the
-/// alerts; baselines live in `profiles` (per principal) and `peers` (per org and role).
+/// alerts; baselines live in `profiles` (per principal) and `peers` (per org and role). Its second
+/// input, `peersTopic`, brings the other partitions' peer observations (see `PeerObservation`).
 final class AccessActivityTracker: StreamHandler {
     let windows: WindowedStore
     let rules: AlertRules
     let activityOut: String
     let alertsOut: String
+    let peersTopic: String
 
-    init(spec: WindowSpec, settings: AlertSettings, activityOut: String, alertsOut: String) {
+    init(spec: WindowSpec, settings: AlertSettings, activityOut: String, alertsOut: String, peersTopic: String) {
         windows = WindowedStore(store: "activity", spec: spec)
         rules = AlertRules(settings: settings)
         self.activityOut = activityOut
         self.alertsOut = alertsOut
+        self.peersTopic = peersTopic
     }
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
+        if record.topic == peersTopic {
+            // No event time: another partition's observation must not move this one's windows.
+            let (observation, from) = try PeerObservation.decode(try record.requireValue())
+            guard from != context.partition else { return }
+            let store = context.store("peers")
+            var group = try Self.loadPeers(observation.peerKey, store)
+            group.apply(observation, rules.settings)
+            Self.savePeers(group, store, countriesChanged: !observation.countries.isEmpty)
+            return
+        }
         let access = try TaggedAccess(json: try record.requireValue())
         let t = access.log.occurredAt
         context.observe(eventTime: t)
@@ -303,18 +316,17 @@ final class AccessActivityTracker: StreamHandler {
     func streamTimeAdvanced(partition: Int32, to time: Timestamp, _ context: HandlerContext) throws {
         let profiles = context.store("profiles"), peerStore = context.store("peers")
         var failure: Error?
+        var observed: [String: PeerObservation] = [:]
         windows.emitFinal(context, streamTime: time) { window, principal, bytes in
             do {
                 let a = try ActivityWindow.decode(bytes)
                 emitActivity(window, principal, a, context)
                 var profile = try profiles.get(principal).map(PrincipalProfile.decode) ?? PrincipalProfile()
-                let peerKey = a.org + "|" + a.role
-                var peers = try peerStore.get(peerKey).map(Self.decodePeers) ?? Array(repeating: Baseline(), count: Metric.allCases.count)
-                var peerCountries = try peerStore.get(Self.countriesKey(peerKey)).map(Self.decodeCountries) ?? [:]
+                var peers = try Self.loadPeers(a.org + "|" + a.role, peerStore)
                 rules.observeSession(a, profile: &profile, peers: &peers)
                 let recent = rules.trailing(window, a, profile)
-                var alerts = rules.evaluate(window, a, recent: recent, profile: profile, peers: peers, peerCountries: peerCountries)
-                rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers, peerCountries: &peerCountries)
+                var alerts = rules.evaluate(window, a, recent: recent, profile: profile, peers: peers.baselines, peerCountries: peers.countries)
+                rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers)
                 if !alerts.contains(where: { $0.rule == .bulkExport }), let slow = rules.slowExfiltration(window, profile: profile) { alerts.append(slow) }
                 // A rule that keeps firing raises one alert per realert span; its figures stay out of the baselines all the same.
                 alerts.removeAll { rules.isRepeat($0.rule, window, profile) }
@@ -323,11 +335,27 @@ final class AccessActivityTracker: StreamHandler {
                     profile.lastAlert[alert.rule.rawValue] = window.end.millis
                 }
                 profiles.put(principal, profile.encode())
-                peerStore.put(peerKey, Self.encodePeers(peers))
-                if !a.countries.isEmpty { peerStore.put(Self.countriesKey(peerKey), Self.encodeCountries(peerCountries)) }
+                Self.savePeers(peers, peerStore, countriesChanged: !peers.added.countries.isEmpty)
+                observed[peers.added.peerKey, default: PeerObservation(peerKey: peers.added.peerKey)].append(peers.added)
             } catch { failure = error }
         }
         if let failure { throw failure }
+        // One record per peer group and batch, to every partition (this one skips its own).
+        for (key, o) in observed.sorted(by: { $0.key < $1.key }) where !o.isEmpty {
+            context.broadcast(topic: peersTopic, key: Array(key.utf8), value: o.json(from: partition))
+        }
+    }
+
+    static func loadPeers(_ peerKey: String, _ store: KeyValueStore) throws -> PeerGroup {
+        var g = PeerGroup(peerKey: peerKey)
+        if let b = store.get(peerKey) { g.baselines = try decodePeers(b) }
+        if let c = store.get(countriesKey(peerKey)) { g.countries = try decodeCountries(c) }
+        return g
+    }
+
+    static func savePeers(_ g: PeerGroup, _ store: KeyValueStore, countriesChanged: Bool) {
+        store.put(g.added.peerKey, encodePeers(g.baselines))
+        if countriesChanged { store.put(countriesKey(g.added.peerKey), encodeCountries(g.countries)) }
     }
 
     /// The peer group's source countries (windows per country) live beside its baselines.

@@ -98,6 +98,7 @@ public enum AggregationWorker {
                  alerts: config.string("aggregation.topics.alerts_out"))
         let alertSettings = alerts
         let flowFacts = Catalogue.aggregationFlowFacts, riskFacts = Catalogue.aggregationRiskFacts
+        let peerObservations = Catalogue.aggregationPeerObservations
         return [
             TaskDefinition(name: "parcels", inputs: [t.parcels], outputs: [flowFacts], stores: [StoreDefinition(ParcelFlowRouter.store)]) {
                 ParcelFlowRouter(output: flowFacts, retention: retention)
@@ -111,9 +112,12 @@ public enum AggregationWorker {
             TaskDefinition(name: "risk", inputs: [riskFacts], outputs: [t.riskOut], stores: [StoreDefinition("risk")]) {
                 CustomsRiskAggregator(spec: riskSpec, output: t.riskOut)
             },
-            TaskDefinition(name: "access", inputs: [t.access], outputs: [t.activity, t.alerts],
-                           stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")]) {
-                AccessActivityTracker(spec: accessSpec, settings: alertSettings, activityOut: t.activity, alertsOut: t.alerts)
+            // range: partition n of access.tagged and of the peer observations land on the same
+            // instance, whose `peers` store of partition n both of them update.
+            TaskDefinition(name: "access", inputs: [t.access, peerObservations], outputs: [t.activity, t.alerts, peerObservations],
+                           stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")], assignor: "range") {
+                AccessActivityTracker(spec: accessSpec, settings: alertSettings, activityOut: t.activity, alertsOut: t.alerts,
+                                      peersTopic: peerObservations)
             },
         ]
     }

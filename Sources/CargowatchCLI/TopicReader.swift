@@ -7,6 +7,7 @@ import Kafka
 struct TopicReader {
     struct Record {
         let topic: String
+        var partition: Int32 = 0
         let key: String?
         let value: [UInt8]
     }
@@ -41,7 +42,7 @@ struct TopicReader {
             for m in batch {
                 last = .now
                 count += 1
-                result[m.topic, default: []].append(Record(topic: m.topic, key: m.key.map { String(decoding: $0, as: UTF8.self) }, value: m.value.map(Array.init) ?? []))
+                result[m.topic, default: []].append(Record(topic: m.topic, partition: m.partition, key: m.key.map { String(decoding: $0, as: UTF8.self) }, value: m.value.map(Array.init) ?? []))
                 let tp = TopicPartition(m.topic, m.partition)
                 // Transaction markers take offsets too: the end is reached at high watermark - 1 or beyond.
                 if let end = ends[tp], m.offset + 2 >= end { pending.remove(tp) }

@@ -1,4 +1,5 @@
 @testable import Aggregation
+import Catalogue
 import Codec
 import Evaluation
 import Foundation
@@ -48,10 +49,13 @@ struct AlertQualityTests {
         let reference = try ReferenceLoader.load(directory: "\(root)/reference")
         let tagger = AccessTagger(policy: policy, hours: WorkingHours.parse(hours: "07:00-19:00", days: "mon-fri")!)
         let tracker = HandlerHarness(handler: AccessActivityTracker(spec: WindowSpec(size: .seconds(300), grace: .seconds(60)), settings: settings,
-                                                                    activityOut: "agg.access-activity", alertsOut: "alerts.access"),
+                                                                    activityOut: "agg.access-activity", alertsOut: "alerts.access",
+                                                                    peersTopic: Catalogue.aggregationPeerObservations),
                                      stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")],
                                      partitions: Array(0..<partitions))
+        tracker.context.partitionCounts[Catalogue.aggregationPeerObservations] = partitions
         let end = options.start + Int64(days) * 86_400_000
+        let sharePeers = ProcessInfo.processInfo.environment["CARGOWATCH_ALERT_SHARE_PEERS"] != "0"
         var truthLines: [String] = []
         var alerts: [AlertRecord] = []
         var raw: [String: [String: Any]] = [:]
@@ -74,8 +78,14 @@ struct AlertQualityTests {
                 print("trace \(log.occurredAt) \(log.action) \(log.resource.kind) \(log.records) \(t.level) off=\(t.offHours) \(log.source.country ?? "-")")
             }
             let partition = Int32(truncatingIfNeeded: r.key.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 } % UInt32(partitions))
-            for out in tracker.outputs(of: tracker.send(topic: "access.tagged", key: r.key, value: String(decoding: w.bytes, as: UTF8.self), partition: partition))
-            where out.topic == "alerts.access" {
+            let outputs = tracker.outputs(of: tracker.send(topic: "access.tagged", key: r.key, value: String(decoding: w.bytes, as: UTF8.self), partition: partition))
+            // Peer observations go round to every partition, as through Kafka (but at once: a
+            // backlog would deliver them later). CARGOWATCH_ALERT_SHARE_PEERS=0 drops them: each
+            // partition's peer baselines then learn from its own principals only, as before.
+            for out in outputs where out.topic == Catalogue.aggregationPeerObservations && sharePeers {
+                tracker.send(topic: out.topic, key: out.key, value: out.value, partition: out.partition ?? 0)
+            }
+            for out in outputs where out.topic == "alerts.access" {
                 let o = try JSONSerialization.jsonObject(with: Data(out.value!.utf8)) as! [String: Any]
                 let alert = try #require(AlertRecord(json: o))
                 alerts.append(alert)

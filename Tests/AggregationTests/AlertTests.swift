@@ -32,15 +32,33 @@ final class AccessRig {
     var alerts: [[String: Any]] = []
     var activity: [[String: Any]] = []
 
-    init(settings: AlertSettings = AlertSettings()) {
+    /// `partitions`: the access task's partitions; `partition(principal)` says where a principal's
+    /// events go. Peer observations go round to every partition, as the runtime's broadcast does
+    /// (`share: false` drops them, as the worker did before it shared peer baselines).
+    let partition: (String) -> Int32
+    let share: Bool
+    var peerObservations: [HandlerHarness.Emitted] = []
+
+    init(settings: AlertSettings = AlertSettings(), partitions: Int32 = 1, share: Bool = true, partition: @escaping (String) -> Int32 = { _ in 0 }) {
         h = HandlerHarness(handler: AccessActivityTracker(spec: WindowSpec(size: .seconds(300), grace: .seconds(60)), settings: settings,
-                                                          activityOut: "agg.access-activity", alertsOut: "alerts.access"),
-                           stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")])
+                                                          activityOut: "agg.access-activity", alertsOut: "alerts.access",
+                                                          peersTopic: AccessRig.peersTopic),
+                           stores: [StoreDefinition("activity"), StoreDefinition("profiles"), StoreDefinition("peers")],
+                           partitions: Array(0..<partitions))
+        h.context.partitionCounts[AccessRig.peersTopic] = partitions
+        self.partition = partition
+        self.share = share
     }
 
+    static let peersTopic = "aggregation.peer-observations"
+
     func send(_ a: Access, at t: Int64) {
-        for e in h.outputs(of: h.send(topic: "access.tagged", key: a.principal, value: a.json(at: t))) {
-            if e.topic == "alerts.access" { alerts.append(json(e.value)) } else { activity.append(json(e.value)) }
+        for e in h.outputs(of: h.send(topic: "access.tagged", key: a.principal, value: a.json(at: t), partition: partition(a.principal))) {
+            if e.topic == "alerts.access" { alerts.append(json(e.value)) }
+            else if e.topic == AccessRig.peersTopic {
+                peerObservations.append(e)
+                if share { h.send(topic: e.topic, key: e.key, value: e.value, partition: e.partition ?? 0) }
+            } else { activity.append(json(e.value)) }
         }
     }
 
@@ -173,6 +191,48 @@ struct AlertTests {
         let third = rig.alerts.filter { $0["rule"] as? String == "THIRD_COUNTRY_ACCESS" }
         #expect(third.map { $0["principal_id"] as? String } == ["u-new"], "\(rig.alerts)")
         #expect((third.first?["evidence"] as? [String: Any])?["baseline"] as? String == "peer")
+    }
+
+    @Test("Peer baselines span partitions: a new principal is judged against colleagues whose state lives on another partition")
+    func peerBaselinesAcrossPartitions() throws {
+        func run(share: Bool) -> AccessRig {
+            let rig = AccessRig(partitions: 2, share: share) { $0 == "u-carl" ? 0 : 1 }
+            var remote = Access(principal: "u-carl")
+            remote.country = "IN"; remote.jurisdiction = "third_country"
+            rig.habits(remote, days: 2)
+            let nine = day3 + 9 * 3_600_000
+            var stolen = Access(principal: "u-new")
+            stolen.country = "RU"; stolen.jurisdiction = "third_country"; stolen.level = "restricted"
+            rig.send(stolen, at: nine)
+            var fromIndia = stolen
+            fromIndia.principal = "u-new2"; fromIndia.country = "IN"
+            rig.send(fromIndia, at: nine + 100_000)
+            rig.send(Access(principal: "u-new"), at: day3 + 86_400_000)  // closes partition 1's windows
+            return rig
+        }
+        let shared = run(share: true)
+        let third = shared.alerts.filter { $0["rule"] as? String == "THIRD_COUNTRY_ACCESS" }
+        #expect(third.map { $0["principal_id"] as? String } == ["u-new"], "\(shared.alerts)")
+        #expect((third.first?["evidence"] as? [String: Any])?["baseline"] as? String == "peer")
+        // Every observation went to both partitions, from partition 0 (only u-carl's windows closed there before day 3).
+        let observations = shared.peerObservations
+        #expect(!observations.isEmpty && observations.count % 2 == 0)
+        #expect(Set(observations.map(\.partition)) == [0, 1])
+        let first = try #require(observations.first?.value)
+        let (o, from) = try Array(first.utf8).withUnsafeBytes { try PeerObservation.decode($0) }
+        #expect(from == 0 && o.peerKey == "hub|analyst" && o.countries == ["IN"] && o.values.contains { $0.metric == .denied && $0.x == 0 })
+        // Partition 1's own copy of the peer baseline is the same as partition 0's.
+        #expect(shared.h.store("peers", partition: 1)?.get("hub|analyst") == shared.h.store("peers", partition: 0)?.get("hub|analyst"))
+
+        // Without the broadcast (the worker before it shared peer baselines) partition 1 knows no
+        // peer group: the stolen account's first day goes unjudged.
+        let isolated = run(share: false)
+        #expect(isolated.alerts.isEmpty, "\(isolated.alerts)")
+
+        // A peer observation that cannot be read is a dead letter, not a crash.
+        let bad = shared.h.send(topic: AccessRig.peersTopic, key: "hub|analyst", value: #"{"peer_group":"hub|analyst","from_partition":0,"values":[["nope",1]]}"#, partition: 1)
+        guard case .deadLetter(let kind, let reason) = bad.first else { Issue.record("\(bad)"); return }
+        #expect(kind == "decode" && reason.contains("unknown metric"), "\(reason)")
     }
 
     @Test("Paced harvests add up over the span; overtime that continues a working session is not OFF_HOURS")

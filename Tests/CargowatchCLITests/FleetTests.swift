@@ -77,7 +77,8 @@ struct FleetTests {
 
         let topics = [Catalogue.customsRisk, Catalogue.tradeFlows, Catalogue.customsRiskAggregates, Catalogue.accessActivity, Catalogue.accessAlerts,
                       Catalogue.parcelsRedacted, Catalogue.customsRedacted, Catalogue.parcelsEvents, Catalogue.customsDeclarations,
-                      Catalogue.lateTopic(Catalogue.Worker.aggregation), Catalogue.deadLetterTopic(Catalogue.Worker.enrichment)]
+                      Catalogue.lateTopic(Catalogue.Worker.aggregation), Catalogue.deadLetterTopic(Catalogue.Worker.enrichment),
+                      Catalogue.aggregationPeerObservations]
         let data = try TopicReader.read(topics, idle: .seconds(4))
         let report = EvalCommand.evaluate(truth, data, flowWindowMs: 3_600_000)
 
@@ -101,6 +102,18 @@ struct FleetTests {
         let riskAggregated = (data[Catalogue.customsRiskAggregates] ?? []).compactMap { EvalCommand.object($0.value)?["declarations"] as? Int }.reduce(0, +)
         #expect(riskAggregated > 0 && riskAggregated <= perDeclaration.count)
         #expect(!(data[Catalogue.accessActivity] ?? []).isEmpty)
+
+        // Peer baselines: every observation a partition of the access task broadcast reached every
+        // partition (the topic is shared with earlier runs on this broker, which broadcast alike).
+        let observations = data[Catalogue.aggregationPeerObservations] ?? []
+        var copies: [String: Set<Int32>] = [:]
+        for r in observations { copies[String(decoding: r.value, as: UTF8.self), default: []].insert(r.partition) }
+        #expect(copies.count > 10 && copies.values.allSatisfy { $0.count == Int(Catalogue.defaultPartitions) },
+                "\(copies.count) observations, copies per observation: \(Set(copies.values.map(\.count)))")
+        #expect(Set(observations.compactMap { (EvalCommand.object($0.value)?["from_partition"] as? Int) }).count > 1)
+        let aggregationMetrics = workers[3].get("/metrics")?.body ?? ""
+        let peerReads = aggregationMetrics.split(separator: "\n").first { $0.hasPrefix("cargowatch_records_in_total{") && $0.contains("topic=\"\(Catalogue.aggregationPeerObservations)\"") }
+        #expect((peerReads?.split(separator: " ").last).flatMap { Double($0) } ?? 0 > 0, "the access task reads the peer observations: \(peerReads ?? "no metric")")
 
         // No personal data in what analysts read; hostile records in the dead-letter topic with a reason.
         #expect(report.personalDataLeaks == 0 && report.redactedRecordsChecked > declarations * 2, "\(report.leakExamples)")

@@ -1,0 +1,98 @@
+import Codec
+import WorkerRuntime
+
+/// What one closed activity window adds to its peer group's baselines (org and role): the
+/// figures, in the order they were taken, and the source countries.
+///
+/// State is partitioned by principal, so a peer group's principals are spread over all the
+/// access task's partitions. Each partition applies its own windows' observations at once and
+/// broadcasts them to the others through `aggregation.peer-observations`, so that every
+/// partition's copy of a peer baseline learns from the whole group, not from the sixth of it that
+/// hashes there. A principal in its first day is judged against that baseline.
+struct PeerObservation: Equatable {
+    var peerKey: String
+    var values: [Value] = []
+    var countries: [String] = []
+
+    struct Value: Equatable {
+        var metric: Metric
+        var x: Double
+    }
+
+    init(peerKey: String) { self.peerKey = peerKey }
+
+    var isEmpty: Bool { values.isEmpty && countries.isEmpty }
+
+    mutating func append(_ o: PeerObservation) {
+        values += o.values
+        countries += o.countries
+    }
+
+    /// `from`: the partition that applied it already (it skips its own copy).
+    func json(from partition: Int32) -> [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        w.beginObject()
+        w.key("peer_group"); w.string(peerKey)
+        w.key("from_partition"); w.int(Int64(partition))
+        w.key("values"); w.beginArray()
+        for v in values { w.beginArray(); w.string(v.metric.name); w.double(v.x); w.endArray() }
+        w.endArray()
+        w.key("countries"); w.beginArray(); for c in countries { w.string(c) }; w.endArray()
+        w.endObject()
+        return w.bytes
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> (PeerObservation, from: Int32) {
+        var peerKey: String?, from: Int64?, values: [Value] = [], countries: [String] = []
+        var r = JSONReader(bytes)
+        try r.readObject { r, key throws(DecodeError) in
+            if key == "peer_group" { peerKey = try r.readString() }
+            else if key == "from_partition" { from = try r.readInt() }
+            else if key == "values" {
+                try r.readArray { r, _ throws(DecodeError) in
+                    var name: String?, x: Double?
+                    try r.readArray { r, i throws(DecodeError) in
+                        if i == 0 { name = try r.readString() } else if i == 1 { x = try r.readDouble() } else { try r.skipValue() }
+                    }
+                    guard let name, let metric = Metric(name: name) else { throw DecodeError("unknown metric in values: \(name ?? "null")") }
+                    values.append(Value(metric: metric, x: try required(x, "values[].1")))
+                }
+            } else if key == "countries" { try r.readArray { r, _ throws(DecodeError) in countries.append(try r.readString()) } }
+            else { try r.skipValue() }
+        }
+        var o = PeerObservation(peerKey: try required(peerKey, "peer_group"))
+        o.values = values
+        o.countries = countries
+        return (o, Int32(truncatingIfNeeded: try required(from, "from_partition")))
+    }
+}
+
+/// A peer group's baselines and usual source countries (windows per country), as one partition
+/// holds them, and what this partition added to them since they were read (to broadcast).
+struct PeerGroup {
+    var baselines = Array(repeating: Baseline(), count: Metric.allCases.count)
+    var countries: [String: Int64] = [:]
+    var added: PeerObservation
+
+    init(peerKey: String) { added = PeerObservation(peerKey: peerKey) }
+
+    mutating func add(_ m: Metric, _ x: Double, _ settings: AlertSettings) {
+        take(m, x, settings)
+        added.values.append(.init(metric: m, x: x))
+    }
+
+    mutating func addCountry(_ c: String) {
+        countries[c, default: 0] += 1
+        added.countries.append(c)
+    }
+
+    /// Another partition's observation.
+    mutating func apply(_ o: PeerObservation, _ settings: AlertSettings) {
+        for v in o.values { take(v.metric, v.x, settings) }
+        for c in o.countries { countries[c, default: 0] += 1 }
+    }
+
+    private mutating func take(_ m: Metric, _ x: Double, _ settings: AlertSettings) {
+        baselines[m.rawValue].add(x, alpha: settings.alpha, clip: m.clip, floor: settings.minLogSpread)
+    }
+}
