@@ -54,6 +54,8 @@ public struct AlertSettings: Sendable {
     public var usualCountryWindows: Int64 = 3
     public var slowMinRecords: Int64 = 5_000
     public var slowFactor = 3.0
+    /// …and this many standard deviations of the daily totals above their mean.
+    public var slowSigmas = 6.0
     /// SLOW_EXFILTRATION counts one export as at most this many usual export sizes.
     public var slowExportCap = 4.0
     /// Completed days in a principal's daily baseline before SLOW_EXFILTRATION judges it.
@@ -190,7 +192,7 @@ struct AlertRules: Sendable {
         guard settings.enabled.contains(.slowExfiltration), isWarm(p, at: window.end.millis), p.daily.n >= settings.slowMinDays else { return nil }
         let hour = window.start.millis.floorDiv(3_600_000)
         let trailing = p.hourly.filter { $0.key > hour - 24 }.values.reduce(0, +)
-        let threshold = max(Double(settings.slowMinRecords), settings.slowFactor * p.daily.mean, p.daily.mean + settings.sigmas * p.daily.sd)
+        let threshold = max(Double(settings.slowMinRecords), settings.slowFactor * p.daily.mean, p.daily.mean + settings.slowSigmas * p.daily.sd)
         guard Double(trailing) >= threshold else { return nil }
         let dayStart = window.start.millis.floorDiv(86_400_000) * 86_400_000
         if let last = p.lastAlert[AlertRule.bulkExport.rawValue], window.end.millis - last < 86_400_000 { return nil }

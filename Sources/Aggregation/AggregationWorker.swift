@@ -37,7 +37,8 @@ public enum AggregationWorker {
             Setting("aggregation.alerts.realert_after", .duration(.seconds(0)...(.seconds(7 * 86_400))), default: "1h", "A rule that keeps firing for one principal raises one alert per this span."),
             Setting("aggregation.alerts.usual_country_windows", .int(1...100_000), default: "3", "THIRD_COUNTRY_ACCESS: windows from a country before it is usual for the principal."),
             Setting("aggregation.alerts.slow_min_records", .int(1...Int(Int32.max)), default: "5000", "SLOW_EXFILTRATION: fewest sensitive records exported in the trailing 24 h…"),
-            Setting("aggregation.alerts.slow_factor", .string, default: "3", "…and at least this many times the principal's daily baseline."),
+            Setting("aggregation.alerts.slow_factor", .string, default: "3", "…and at least this many times the principal's daily baseline…"),
+            Setting("aggregation.alerts.slow_sigmas", .string, default: "6", "…and this many standard deviations of the principal's daily totals above their mean."),
             Setting("aggregation.alerts.slow_min_days", .int(1...365), default: "3", "SLOW_EXFILTRATION: completed days in a principal's daily baseline before the rule judges it."),
             Setting("aggregation.topics.parcels_in", .name, default: Catalogue.parcelsRedacted, "PII-free parcel events."),
             Setting("aggregation.topics.risk_in", .name, default: Catalogue.customsRisk, "Risk scores."),
@@ -86,6 +87,7 @@ public enum AggregationWorker {
         alerts.usualCountryWindows = Int64(config.int("aggregation.alerts.usual_country_windows"))
         alerts.slowMinRecords = Int64(config.int("aggregation.alerts.slow_min_records"))
         alerts.slowFactor = try number("aggregation.alerts.slow_factor")
+        alerts.slowSigmas = try number("aggregation.alerts.slow_sigmas")
         alerts.slowMinDays = Int64(config.int("aggregation.alerts.slow_min_days"))
         let grace = config.duration("aggregation.flows.grace")
         let flowSpec = WindowSpec(size: config.duration("aggregation.flows.window"), grace: grace)

@@ -136,6 +136,9 @@ struct AlertQualityTests {
         let days = Int(env["CARGOWATCH_ALERT_DAYS"] ?? "") ?? 14
         var settings = AlertSettings()
         if let v = env["CARGOWATCH_ALERT_EXPORT_SIGMAS"].flatMap(Double.init) { settings.exportSigmas = v }
+        if let v = env["CARGOWATCH_ALERT_SLOW_MIN_RECORDS"].flatMap(Int64.init) { settings.slowMinRecords = v }
+        if let v = env["CARGOWATCH_ALERT_SLOW_FACTOR"].flatMap(Double.init) { settings.slowFactor = v }
+        if let v = env["CARGOWATCH_ALERT_SLOW_SIGMAS"].flatMap(Double.init) { settings.slowSigmas = v }
         // CARGOWATCH_ALERT_PARTITIONS and CARGOWATCH_ALERT_START: the fleet's layout and dates.
         let partitions = Int32(env["CARGOWATCH_ALERT_PARTITIONS"] ?? "") ?? 1
         let start = env["CARGOWATCH_ALERT_START"].flatMap { Timestamp(rfc3339: $0) } ?? Timestamp(rfc3339: "2026-10-05T00:00:00Z")!
