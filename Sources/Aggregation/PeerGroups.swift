@@ -44,10 +44,9 @@ struct PeerObservation: Equatable {
 
     static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> (PeerObservation, from: Int32) {
         var peerKey: String?, from: Int64?, values: [Value] = [], countries: [String] = []
-        var r = JSONReader(bytes)
-        try r.readObject { r, key throws(DecodeError) in
+        try JSONReader.readRecord(bytes, schema: nil) { r, key throws(DecodeError) in
             if key == "peer_group" { peerKey = try r.readString() }
-            else if key == "from_partition" { from = try r.readInt() }
+            else if key == "from_partition" { from = try r.readInt(in: 0...Int64(Int32.max)) }
             else if key == "values" {
                 try r.readArray { r, _ throws(DecodeError) in
                     var name: String?, x: Double?
@@ -63,7 +62,7 @@ struct PeerObservation: Equatable {
         var o = PeerObservation(peerKey: try required(peerKey, "peer_group"))
         o.values = values
         o.countries = countries
-        return (o, Int32(truncatingIfNeeded: try required(from, "from_partition")))
+        return (o, Int32(try required(from, "from_partition")))
     }
 }
 
