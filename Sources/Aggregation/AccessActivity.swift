@@ -187,8 +187,11 @@ enum Metric: Int, CaseIterable {
         self = m
     }
 
-    /// Export sizes are clipped (robust to the rare month-end report); the counts are not.
-    var clip: Double? { self == .exportSize ? 2.5 : nil }
+    /// How far (in standard deviations) one window may move the baseline: a Huber-style robust
+    /// update, so that neither a rare legitimate outlier (a month-end report) nor the first
+    /// windows of an attack that has not yet crossed the threshold inflate the spread and lift
+    /// the threshold out of its reach. Sessions are 0 or 1: nothing to clip.
+    var clip: Double? { self == .offHoursSession ? nil : 2.5 }
 }
 
 /// What the access task knows about one principal, learned from its own stream.

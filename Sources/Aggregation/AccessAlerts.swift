@@ -97,6 +97,18 @@ struct AlertRules: Sendable {
         return any || !needsBaseline ? t : nil
     }
 
+    /// The peer baselines a window is judged against: per figure the peer group's (org and role)
+    /// once it has enough windows (sessions, for the off-hours habit), until then the role's
+    /// across all orgs. Source countries likewise.
+    func closest(_ group: PeerGroup, _ role: PeerGroup) -> (baselines: [Baseline], countries: [String: Int64]) {
+        var b = group.baselines
+        for m in Metric.allCases where b[m.rawValue].n < (m == .offHoursSession ? settings.minPeerSessions : settings.minPeerWindows) {
+            b[m.rawValue] = role.baselines[m.rawValue]
+        }
+        let groupReady = group.baselines[Metric.denied.rawValue].n >= settings.minPeerWindows
+        return (b, groupReady ? group.countries : role.countries)
+    }
+
     /// Distinct personal-data records read one by one, and flow reports pulled, in the trailing
     /// `harvestSpanMs` up to this window's end.
     func trailing(_ window: Window, _ a: ActivityWindow, _ p: PrincipalProfile) -> (personal: Int64, flows: Int64) {
@@ -293,9 +305,11 @@ final class AccessActivityTracker: StreamHandler {
             let (observation, from) = try PeerObservation.decode(try record.requireValue())
             guard from != context.partition else { return }
             let store = context.store("peers")
-            var group = try Self.loadPeers(observation.peerKey, store)
-            group.apply(observation, rules.settings)
-            Self.savePeers(group, store, countriesChanged: !observation.countries.isEmpty)
+            for key in [observation.peerKey, PeerGroup.roleKey(observation.role)] {
+                var group = try Self.loadPeers(key, role: observation.role, store)
+                group.apply(observation, rules.settings)
+                Self.savePeers(group, store, countriesChanged: !observation.countries.isEmpty)
+            }
             return
         }
         let access = try TaggedAccess(json: try record.requireValue())
@@ -324,11 +338,16 @@ final class AccessActivityTracker: StreamHandler {
                 let a = try ActivityWindow.decode(bytes)
                 emitActivity(window, principal, a, context)
                 var profile = try profiles.get(principal).map(PrincipalProfile.decode) ?? PrincipalProfile()
-                var peers = try Self.loadPeers(a.org + "|" + a.role, peerStore)
+                var peers = try Self.loadPeers(PeerGroup.key(org: a.org, role: a.role), role: a.role, peerStore)
+                var roleWide = try Self.loadPeers(PeerGroup.roleKey(a.role), role: a.role, peerStore)
                 rules.observeSession(a, profile: &profile, peers: &peers)
+                roleWide.apply(peers.added, rules.settings)
+                let sessionMark = peers.mark
                 let recent = rules.trailing(window, a, profile)
-                var alerts = rules.evaluate(window, a, recent: recent, profile: profile, peers: peers.baselines, peerCountries: peers.countries)
+                let closest = rules.closest(peers, roleWide)
+                var alerts = rules.evaluate(window, a, recent: recent, profile: profile, peers: closest.baselines, peerCountries: closest.countries)
                 rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers)
+                roleWide.apply(peers.added, rules.settings, from: sessionMark)
                 if !alerts.contains(where: { $0.rule == .bulkExport }), let slow = rules.slowExfiltration(window, profile: profile) { alerts.append(slow) }
                 // A rule that keeps firing raises one alert per realert span; its figures stay out of the baselines all the same.
                 alerts.removeAll { rules.isRepeat($0.rule, window, profile) }
@@ -338,7 +357,8 @@ final class AccessActivityTracker: StreamHandler {
                 }
                 profiles.put(principal, profile.encode())
                 Self.savePeers(peers, peerStore, countriesChanged: !peers.added.countries.isEmpty)
-                observed[peers.added.peerKey, default: PeerObservation(peerKey: peers.added.peerKey)].append(peers.added)
+                Self.savePeers(roleWide, peerStore, countriesChanged: !peers.added.countries.isEmpty)
+                observed[peers.added.peerKey, default: PeerObservation(peerKey: peers.added.peerKey, role: a.role)].append(peers.added)
             } catch { failure = error }
         }
         if let failure { throw failure }
@@ -348,8 +368,8 @@ final class AccessActivityTracker: StreamHandler {
         }
     }
 
-    static func loadPeers(_ peerKey: String, _ store: KeyValueStore) throws -> PeerGroup {
-        var g = PeerGroup(peerKey: peerKey)
+    static func loadPeers(_ peerKey: String, role: String, _ store: KeyValueStore) throws -> PeerGroup {
+        var g = PeerGroup(peerKey: peerKey, role: role)
         if let b = store.get(peerKey) { g.baselines = try decodePeers(b) }
         if let c = store.get(countriesKey(peerKey)) { g.countries = try decodeCountries(c) }
         return g

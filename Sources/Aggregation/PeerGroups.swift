@@ -1,8 +1,8 @@
 import Codec
 import WorkerRuntime
 
-/// What one closed activity window adds to its peer group's baselines (org and role): the
-/// figures, in the order they were taken, and the source countries.
+/// What one closed activity window adds to its peer group's baselines (org and role), and to
+/// its role's across all orgs: the figures, in the order they were taken, and the source countries.
 ///
 /// State is partitioned by principal, so a peer group's principals are spread over all the
 /// access task's partitions. Each partition applies its own windows' observations at once and
@@ -11,6 +11,8 @@ import WorkerRuntime
 /// hashes there. A principal in its first day is judged against that baseline.
 struct PeerObservation: Equatable {
     var peerKey: String
+    /// The role, whose org-wide group (`PeerGroup.roleKey`) learns the same figures.
+    var role: String
     var values: [Value] = []
     var countries: [String] = []
 
@@ -19,7 +21,10 @@ struct PeerObservation: Equatable {
         var x: Double
     }
 
-    init(peerKey: String) { self.peerKey = peerKey }
+    init(peerKey: String, role: String) {
+        self.peerKey = peerKey
+        self.role = role
+    }
 
     var isEmpty: Bool { values.isEmpty && countries.isEmpty }
 
@@ -33,6 +38,7 @@ struct PeerObservation: Equatable {
         var w = JSONWriter(capacity: 256)
         w.beginObject()
         w.key("peer_group"); w.string(peerKey)
+        w.key("role"); w.string(role)
         w.key("from_partition"); w.int(Int64(partition))
         w.key("values"); w.beginArray()
         for v in values { w.beginArray(); w.string(v.metric.name); w.double(v.x); w.endArray() }
@@ -43,9 +49,10 @@ struct PeerObservation: Equatable {
     }
 
     static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> (PeerObservation, from: Int32) {
-        var peerKey: String?, from: Int64?, values: [Value] = [], countries: [String] = []
+        var peerKey: String?, role: String?, from: Int64?, values: [Value] = [], countries: [String] = []
         try JSONReader.readRecord(bytes, schema: nil) { r, key throws(DecodeError) in
             if key == "peer_group" { peerKey = try r.readString() }
+            else if key == "role" { role = try r.readString() }
             else if key == "from_partition" { from = try r.readInt(in: 0...Int64(Int32.max)) }
             else if key == "values" {
                 try r.readArray { r, _ throws(DecodeError) in
@@ -59,7 +66,7 @@ struct PeerObservation: Equatable {
             } else if key == "countries" { try r.readArray { r, _ throws(DecodeError) in countries.append(try r.readString()) } }
             else { try r.skipValue() }
         }
-        var o = PeerObservation(peerKey: try required(peerKey, "peer_group"))
+        var o = PeerObservation(peerKey: try required(peerKey, "peer_group"), role: try required(role, "role"))
         o.values = values
         o.countries = countries
         return (o, Int32(try required(from, "from_partition")))
@@ -73,7 +80,14 @@ struct PeerGroup {
     var countries: [String: Int64] = [:]
     var added: PeerObservation
 
-    init(peerKey: String) { added = PeerObservation(peerKey: peerKey) }
+    init(peerKey: String, role: String) { added = PeerObservation(peerKey: peerKey, role: role) }
+
+    /// The key of a peer group: org and role.
+    static func key(org: String, role: String) -> String { org + "|" + role }
+
+    /// The key of a role's group across all orgs: the fallback while an org's group is too young
+    /// to have a baseline (a small firm's three brokers on their first day).
+    static func roleKey(_ role: String) -> String { "*|" + role }
 
     mutating func add(_ m: Metric, _ x: Double, _ settings: AlertSettings) {
         take(m, x, settings)
@@ -85,11 +99,14 @@ struct PeerGroup {
         added.countries.append(c)
     }
 
-    /// Another partition's observation.
-    mutating func apply(_ o: PeerObservation, _ settings: AlertSettings) {
-        for v in o.values { take(v.metric, v.x, settings) }
-        for c in o.countries { countries[c, default: 0] += 1 }
+    /// Another partition's observation, or this group's role-wide twin learning what the group learned.
+    mutating func apply(_ o: PeerObservation, _ settings: AlertSettings, from start: (values: Int, countries: Int) = (0, 0)) {
+        for v in o.values[start.values...] { take(v.metric, v.x, settings) }
+        for c in o.countries[start.countries...] { countries[c, default: 0] += 1 }
     }
+
+    /// How much `added` holds: for applying only what came after to the role-wide group.
+    var mark: (values: Int, countries: Int) { (added.values.count, added.countries.count) }
 
     private mutating func take(_ m: Metric, _ x: Double, _ settings: AlertSettings) {
         baselines[m.rawValue].add(x, alpha: settings.alpha, clip: m.clip, floor: settings.minLogSpread)

@@ -169,7 +169,7 @@ struct AlertTests {
         #expect(svc.alerts.isEmpty, "\(svc.alerts)")
     }
 
-    @Test("THIRD_COUNTRY_ACCESS while a principal warms up: judged against its peer group's usual countries; with no peer baseline it holds back")
+    @Test("THIRD_COUNTRY_ACCESS while a principal warms up: judged against its peer group's usual countries, or its role's across orgs; with no baseline it holds back")
     func thirdCountryDuringWarmUp() {
         let rig = AccessRig()
         var remote = Access(principal: "u-carl")
@@ -184,12 +184,17 @@ struct AlertTests {
         var fromIndia = stolen
         fromIndia.principal = "u-new2"; fromIndia.country = "IN"
         rig.send(fromIndia, at: nine + 700_000)
-        var otherGroup = stolen
-        otherGroup.principal = "u-other"; otherGroup.org = "another-org"
-        rig.send(otherGroup, at: nine + 800_000)
+        // Another org's analyst: its own group is new, so the analysts' across orgs stand in.
+        var otherOrg = stolen
+        otherOrg.principal = "u-other"; otherOrg.org = "another-org"
+        rig.send(otherOrg, at: nine + 800_000)
+        // A role nobody has had yet: no baseline at all, so the rule holds back.
+        var otherRole = otherOrg
+        otherRole.principal = "u-auditor"; otherRole.role = "auditor"
+        rig.send(otherRole, at: nine + 900_000)
         rig.send(Access(principal: "u-carl"), at: day3 + 86_400_000)  // closes the windows
         let third = rig.alerts.filter { $0["rule"] as? String == "THIRD_COUNTRY_ACCESS" }
-        #expect(third.map { $0["principal_id"] as? String } == ["u-new"], "\(rig.alerts)")
+        #expect(third.map { $0["principal_id"] as? String } == ["u-new", "u-other"], "\(rig.alerts)")
         #expect((third.first?["evidence"] as? [String: Any])?["baseline"] as? String == "peer")
     }
 
@@ -233,6 +238,21 @@ struct AlertTests {
         let bad = shared.h.send(topic: AccessRig.peersTopic, key: "hub|analyst", value: #"{"peer_group":"hub|analyst","from_partition":0,"values":[["nope",1]]}"#, partition: 1)
         guard case .deadLetter(let kind, let reason) = bad.first else { Issue.record("\(bad)"); return }
         #expect(kind == "decode" && reason.contains("unknown metric"), "\(reason)")
+    }
+
+    @Test("Clipped baseline updates: a harvest's first windows, still under the threshold, do not lift it out of reach")
+    func clippedCounts() {
+        func threshold(clip: Double?) -> (before: Double, after: Double) {
+            var b = Baseline()
+            for i in 0..<200 { b.add(Double(2 + i % 3), alpha: 0.05, clip: clip, floor: 0.5) }  // 2, 3, 4 pulls
+            let before = b.mean + 6 * b.sd
+            for x in [8.0, 10, 13] { b.add(x, alpha: 0.05, clip: clip, floor: 0.5) }  // a harvest gathering pace
+            return (before, b.mean + 6 * b.sd)
+        }
+        let clipped = threshold(clip: Metric.flowPulls.clip), unclipped = threshold(clip: nil)
+        #expect(clipped.after < clipped.before * 1.3, "\(clipped)")
+        #expect(unclipped.after > unclipped.before * 1.8, "\(unclipped)")
+        #expect(Metric.offHoursSession.clip == nil)
     }
 
     @Test("Paced harvests add up over the span; overtime that continues a working session is not OFF_HOURS")
