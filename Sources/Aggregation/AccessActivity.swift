@@ -65,6 +65,8 @@ struct ActivityWindow {
 
     static let maxResources = 10_000
 
+    var counts: TrailingCounts { TrailingCounts(personal: Int64(personalIDs.count), flows: Int64(flowResources.count), denied: denied) }
+
     mutating func add(_ a: TaggedAccess) {
         org = a.log.principal.org
         role = a.log.principal.role ?? ""
@@ -165,7 +167,7 @@ enum Metric: Int, CaseIterable {
     /// Distinct flow reports and manifests pulled in the trailing 15 minutes (per-window distinct
     /// counts, summed): FLOW_REPORT_HARVEST.
     case flowPulls
-    /// Denied requests: DENIED_BURST.
+    /// Denied requests in the trailing span: DENIED_BURST.
     case denied
     /// 1 for a session that began outside working hours, 0 for one that did not (its mean is
     /// the share): OFF_HOURS, the peer group's habit while the principal's own is too short.
@@ -194,6 +196,14 @@ enum Metric: Int, CaseIterable {
     var clip: Double? { self == .offHoursSession ? nil : 2.5 }
 }
 
+/// What one window (or the trailing span) counts for the harvest rules and DENIED_BURST: distinct
+/// personal-data records read one by one, distinct flow reports and manifests pulled, denied requests.
+struct TrailingCounts: Equatable {
+    var personal: Int64 = 0
+    var flows: Int64 = 0
+    var denied: Int64 = 0
+}
+
 /// What the access task knows about one principal, learned from its own stream.
 struct PrincipalProfile {
     var firstSeen: Int64 = .max
@@ -212,9 +222,8 @@ struct PrincipalProfile {
     var lastDayTotal: Int64 = 0
     /// End of the last window a rule fired in, per rule (SLOW_EXFILTRATION stays quiet after a BULK_EXPORT).
     var lastAlert: [String: Int64] = [:]
-    /// Per recent window start (the trailing span of the harvest rules): distinct personal-data
-    /// records read one by one, flow reports and manifests pulled.
-    var recent: [Int64: (personal: Int64, flows: Int64)] = [:]
+    /// Per recent window start (the trailing span of the harvest rules and DENIED_BURST).
+    var recent: [Int64: TrailingCounts] = [:]
     /// Last event time seen, and the current session (activity with no gap of `sessionGapMs`):
     /// when it began, whether it began outside working hours, its sensitive events off hours.
     var lastActive: Int64 = .min
@@ -230,8 +239,11 @@ struct PrincipalProfile {
         w.int(Int64(hourly.count)); for (k, v) in hourly.sorted(by: { $0.key < $1.key }) { w.int(k); w.int(v) }
         daily.write(&w); w.int(lastDay); w.int(lastDayTotal)
         w.int(Int64(lastAlert.count)); for (k, v) in lastAlert.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v) }
-        w.int(Int64(recent.count)); for (k, v) in recent.sorted(by: { $0.key < $1.key }) { w.int(k); w.int(v.personal); w.int(v.flows) }
+        let recentSorted = recent.sorted(by: { $0.key < $1.key })
+        w.int(Int64(recent.count)); for (k, v) in recentSorted { w.int(k); w.int(v.personal); w.int(v.flows) }
         w.int(lastActive); w.int(sessionStart); w.int(sessionBeganOffHours ? 1 : 0); w.int(sessionOffHoursSensitive)
+        // Appended (session 9): a profile written before has none, and decodes with 0.
+        for (_, v) in recentSorted { w.int(v.denied) }
         return w.bytes
     }
 
@@ -244,8 +256,14 @@ struct PrincipalProfile {
         for _ in 0..<max(0, try r.int()) { let k = try r.int(); p.hourly[k] = try r.int() }
         p.daily = try Baseline.read(&r); p.lastDay = try r.int(); p.lastDayTotal = try r.int()
         for _ in 0..<max(0, try r.int()) { let k = try r.string(); p.lastAlert[k] = try r.int() }
-        for _ in 0..<max(0, try r.int()) { let k = try r.int(); p.recent[k] = (try r.int(), try r.int()) }
+        var recentKeys: [Int64] = []
+        for _ in 0..<max(0, try r.int()) {
+            let k = try r.int()
+            p.recent[k] = TrailingCounts(personal: try r.int(), flows: try r.int())
+            recentKeys.append(k)
+        }
         p.lastActive = try r.int(); p.sessionStart = try r.int(); p.sessionBeganOffHours = try r.int() != 0; p.sessionOffHoursSensitive = try r.int()
+        if !r.isAtEnd { for k in recentKeys { p.recent[k]?.denied = try r.int() } }
         return p
     }
 }

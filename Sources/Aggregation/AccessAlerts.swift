@@ -111,10 +111,12 @@ struct AlertRules: Sendable {
 
     /// Distinct personal-data records read one by one, and flow reports pulled, in the trailing
     /// `harvestSpanMs` up to this window's end.
-    func trailing(_ window: Window, _ a: ActivityWindow, _ p: PrincipalProfile) -> (personal: Int64, flows: Int64) {
+    func trailing(_ window: Window, _ a: ActivityWindow, _ p: PrincipalProfile) -> TrailingCounts {
         let from = window.end.millis - settings.harvestSpanMs
-        var sum = (personal: Int64(a.personalIDs.count), flows: Int64(a.flowResources.count))
-        for (start, v) in p.recent where start >= from && start < window.start.millis { sum.personal += v.personal; sum.flows += v.flows }
+        var sum = a.counts
+        for (start, v) in p.recent where start >= from && start < window.start.millis {
+            sum.personal += v.personal; sum.flows += v.flows; sum.denied += v.denied
+        }
         return sum
     }
 
@@ -134,7 +136,7 @@ struct AlertRules: Sendable {
     }
 
     /// `recent`: `trailing(window, a, p)`, computed once for evaluate and learn.
-    func evaluate(_ window: Window, _ a: ActivityWindow, recent: (personal: Int64, flows: Int64), profile p: PrincipalProfile, peers: [Baseline],
+    func evaluate(_ window: Window, _ a: ActivityWindow, recent: TrailingCounts, profile p: PrincipalProfile, peers: [Baseline],
                   peerCountries: [String: Int64] = [:]) -> [Alert] {
         let warm = isWarm(p, at: window.end.millis)
         var alerts: [Alert] = []
@@ -170,7 +172,9 @@ struct AlertRules: Sendable {
              [("span_minutes", .int(settings.harvestSpanMs / 60_000))])
         over(.flowReportHarvest, .flowPulls, Double(recent.flows), minimum: settings.flowMinPulls, severity: "medium",
              [("span_minutes", .int(settings.harvestSpanMs / 60_000))])
-        over(.deniedBurst, .denied, Double(a.denied), minimum: settings.deniedMin, severity: "medium", needsBaseline: false)
+        // Over the span too: a probe of a few minutes straddles two windows as often as not.
+        over(.deniedBurst, .denied, Double(recent.denied), minimum: settings.deniedMin, severity: "medium", needsBaseline: false,
+             [("span_minutes", .int(settings.harvestSpanMs / 60_000))])
 
         // The principal's own usual countries once it is warm; its peer group's until then (a new
         // principal's first day is when a stolen account is most likely used).
@@ -235,7 +239,7 @@ struct AlertRules: Sendable {
     /// The profile after a window: baselines (not from figures that raised an alert, nor from
     /// PII reads still inside the span of one that did), countries, off-hours share, hourly and
     /// daily export totals.
-    func learn(_ window: Window, _ a: ActivityWindow, recent: (personal: Int64, flows: Int64), fired: Set<AlertRule>,
+    func learn(_ window: Window, _ a: ActivityWindow, recent: TrailingCounts, fired: Set<AlertRule>,
                profile p: inout PrincipalProfile, peers: inout PeerGroup) {
         func add(_ m: Metric, _ x: Double) {
             p.baselines[m.rawValue].add(x, alpha: settings.alpha, clip: m.clip, floor: settings.minLogSpread)
@@ -250,8 +254,8 @@ struct AlertRules: Sendable {
         }
         if quiet(.piiHarvest) { add(.personalReads, Double(recent.personal)) }
         if quiet(.flowReportHarvest) { add(.flowPulls, Double(recent.flows)) }
-        if !fired.contains(.deniedBurst) { add(.denied, Double(a.denied)) }
-        p.recent[window.start.millis] = (Int64(a.personalIDs.count), Int64(a.flowResources.count))
+        if quiet(.deniedBurst) { add(.denied, Double(recent.denied)) }
+        p.recent[window.start.millis] = a.counts
         p.recent = p.recent.filter { $0.key >= window.end.millis - settings.harvestSpanMs }
         p.firstSeen = min(p.firstSeen, a.firstEvent)
         p.windows += 1

@@ -18,6 +18,9 @@ public struct BinaryStateReader {
     var index = 0
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
+    /// Whether everything has been read: a value written before a field was appended ends here.
+    public var isAtEnd: Bool { index >= bytes.count }
+
     public struct Corrupt: Error, CustomStringConvertible {
         public init() {}
         public var description: String { "corrupt state value" }

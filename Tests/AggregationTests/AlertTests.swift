@@ -144,6 +144,28 @@ struct AlertTests {
         #expect(rig.rules() == ["PII_HARVEST", "FLOW_REPORT_HARVEST", "DENIED_BURST"], "\(rig.alerts)")
     }
 
+    @Test("DENIED_BURST counts over the span: a probe that straddles two windows, under the minimum in each, fires once")
+    func deniedAcrossWindows() throws {
+        let rig = AccessRig()
+        rig.habits(days: 2)
+        var denied = Access()
+        denied.outcome = "denied"
+        let boundary = day3 + 10 * 3_600_000  // 10:00, where one 5-minute window ends and the next begins
+        for i in 0..<28 { rig.send(denied, at: boundary - 120_000 + Int64(i) * 9_000) }  // 14 before 10:00, 14 after
+        rig.send(Access(), at: boundary + 3_600_000)
+        #expect(rig.rules() == ["DENIED_BURST"], "\(rig.alerts)")
+        let evidence = try #require(rig.alerts.first?["evidence"] as? [String: Any])
+        #expect(evidence["observed"] as? Double == 28 && evidence["span_minutes"] as? Int == 15, "\(evidence)")
+
+        // A profile written before the denied counts were appended still decodes (as 0 denied).
+        var p = PrincipalProfile()
+        p.recent[boundary] = TrailingCounts(personal: 3, flows: 2, denied: 9)
+        let bytes = p.encode()
+        let old = try PrincipalProfile.decode(Array(bytes.dropLast(8)))
+        #expect(old.recent[boundary] == TrailingCounts(personal: 3, flows: 2, denied: 0))
+        #expect(try PrincipalProfile.decode(bytes).recent[boundary] == p.recent[boundary])
+    }
+
     @Test("THIRD_COUNTRY_ACCESS from a country new to the principal; OFF_HOURS by a day worker but not by a round-the-clock service")
     func jurisdictionAndHours() {
         let rig = AccessRig()
