@@ -36,9 +36,10 @@ public struct AlertSettings: Sendable {
     public var piiMinRecords: Int64 = 15
     /// FLOW_REPORT_HARVEST: fewest distinct flow reports or manifests pulled in `harvestSpanMs`.
     public var flowMinPulls: Int64 = 5
-    /// The trailing span the two harvest rules count over: a harvest paced to stay under a
-    /// per-window threshold still adds up.
+    /// The trailing span the two harvest rules and DENIED_BURST count over: a harvest paced to
+    /// stay under a per-window threshold, or a probe that straddles two windows, still adds up.
     public var harvestSpanMs: Int64 = 900_000
+    /// DENIED_BURST: fewest denied requests in `harvestSpanMs`.
     public var deniedMin: Int64 = 20
     /// OFF_HOURS: a session (activity with no gap of `sessionGapMs`) that begins outside working
     /// hours and reaches `offHoursMinEvents` sensitive events, by a principal with at most
@@ -109,8 +110,8 @@ struct AlertRules: Sendable {
         return (b, groupReady ? group.countries : role.countries)
     }
 
-    /// Distinct personal-data records read one by one, and flow reports pulled, in the trailing
-    /// `harvestSpanMs` up to this window's end.
+    /// Distinct personal-data records read one by one, flow reports pulled and requests denied in
+    /// the trailing `harvestSpanMs` up to this window's end.
     func trailing(_ window: Window, _ a: ActivityWindow, _ p: PrincipalProfile) -> TrailingCounts {
         let from = window.end.millis - settings.harvestSpanMs
         var sum = a.counts

@@ -7,7 +7,7 @@ import Kafka
 struct TopicReader {
     struct Record {
         let topic: String
-        var partition: Int32 = 0
+        let partition: Int32
         let key: String?
         let value: [UInt8]
     }
