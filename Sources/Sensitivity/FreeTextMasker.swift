@@ -14,18 +14,42 @@ public struct FreeTextMasker: Sendable {
 
     public init() {}
 
+    /// The record's own consignee values, folded as `occurrences` compares them: prepared once
+    /// per record, not once per free-text field.
+    public struct Needles: Sendable {
+        let variants: [(units: [Character], kind: String)]
+
+        public init(names: [String] = [], streets: [String] = []) {
+            variants = names.flatMap { Self.variants(of: $0).map { ($0, "name") } }
+                + streets.flatMap { Self.variants(of: $0).map { ($0, "street") } }
+        }
+
+        /// `value` folded, in its word order and reversed ("Dupont Marie"); fewer than 3 units
+        /// would match too much.
+        static func variants(of value: String) -> [[Character]] {
+            // Folding works character by character, so each word is folded once for both orders.
+            let words = value.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map { FreeTextMasker.folded(Array($0)).units }
+            guard !words.isEmpty else { return [] }
+            let forward = Array(words.joined()), backward = Array(words.reversed().joined())
+            return (forward == backward ? [forward] : [forward, backward]).filter { $0.count >= 3 }
+        }
+    }
+
     /// Masks `text`; `names` and `streets` are the record's own consignee values.
     public func mask(_ text: String, names: [String] = [], streets: [String] = []) -> Result {
+        mask(text, needles: Needles(names: names, streets: streets))
+    }
+
+    public func mask(_ text: String, needles: Needles) -> Result {
         var chars = Array(text)
         var kinds: Set<String> = []
         var spans: [(Range<Int>, String)] = []
         spans += emails(chars).map { ($0, "email") }
         spans += ibans(chars).map { ($0, "iban") }
         spans += phones(chars).map { ($0, "phone") }
-        if names.contains(where: { !$0.isEmpty }) || streets.contains(where: { !$0.isEmpty }) {
+        if !needles.variants.isEmpty {
             let folded = Self.folded(chars)
-            for n in names where !n.isEmpty { spans += occurrences(of: n, in: chars, folded: folded).map { ($0, "name") } }
-            for s in streets where !s.isEmpty { spans += occurrences(of: s, in: chars, folded: folded).map { ($0, "street") } }
+            for (needle, kind) in needles.variants { spans += occurrences(of: needle, in: chars, folded: folded).map { ($0, kind) } }
         }
         guard !spans.isEmpty else { return Result(text: text, kinds: []) }
         // Replace from the end so earlier ranges stay valid; overlapping spans merge.
@@ -251,29 +275,25 @@ public struct FreeTextMasker: Sendable {
         return (units, index)
     }
 
-    /// Every occurrence of `value` (in its word order, or reversed for names) ignoring case,
-    /// accents, punctuation and spacing, on word boundaries.
-    func occurrences(of value: String, in c: [Character], folded: (units: [Character], index: [Int])) -> [Range<Int>] {
-        let words = value.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
-        guard !words.isEmpty else { return [] }
-        let variants = Set([words, words.reversed()]).map { Self.folded(Array($0.joined())).units }
+    /// Every occurrence of a folded needle, on word boundaries (so ignoring case, accents,
+    /// punctuation and spacing).
+    func occurrences(of needle: [Character], in c: [Character], folded: (units: [Character], index: [Int])) -> [Range<Int>] {
         let (units, index) = folded
+        guard needle.count <= units.count else { return [] }
         var found: [Range<Int>] = []
-        for needle in variants where needle.count >= 3 && needle.count <= units.count {
-            var i = 0
-            while i + needle.count <= units.count {
-                if units[i] == needle[0] && Array(units[i..<(i + needle.count)]) == needle {
-                    let start = index[i], end = index[i + needle.count - 1] + 1
-                    let before = start == 0 || !(c[start - 1].isLetter || c[start - 1].isNumber)
-                    let after = end == c.count || !(c[end].isLetter || c[end].isNumber)
-                    if before && after {
-                        found.append(start..<end)
-                        i += needle.count
-                        continue
-                    }
+        var i = 0
+        while i + needle.count <= units.count {
+            if units[i] == needle[0] && units[i..<(i + needle.count)].elementsEqual(needle) {
+                let start = index[i], end = index[i + needle.count - 1] + 1
+                let before = start == 0 || !(c[start - 1].isLetter || c[start - 1].isNumber)
+                let after = end == c.count || !(c[end].isLetter || c[end].isNumber)
+                if before && after {
+                    found.append(start..<end)
+                    i += needle.count
+                    continue
                 }
-                i += 1
             }
+            i += 1
         }
         return found
     }

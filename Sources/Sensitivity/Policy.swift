@@ -1,3 +1,4 @@
+import Codec
 import Foundation
 import Yams
 
@@ -11,6 +12,16 @@ public struct SensitivityPolicy: Sendable {
         public let action: Action
         /// Pseudonym domain (e.g. `name`): the same value in two domains gets two pseudonyms.
         public let kind: String?
+        /// `path`, parsed once rather than for every record.
+        let steps: JSONValue.Path
+
+        init(path: String, classes: [String], action: Action, kind: String?) {
+            self.path = path
+            self.classes = classes
+            self.action = action
+            self.kind = kind
+            steps = JSONValue.Path(path)
+        }
     }
 
     public struct Resource: Sendable {

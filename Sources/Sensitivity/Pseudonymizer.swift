@@ -8,19 +8,27 @@ import Foundation
 /// part of the message, so a name and a street never share a pseudonym.
 public struct Pseudonymizer: Sendable {
     public let keyID: String
-    /// Kept as bytes: Crypto's SymmetricKey is not Sendable.
-    private let key: [UInt8]
+    private let keyed: KeyedHMAC
+
+    /// An HMAC that has absorbed the key. Setting one up hashes the key's two padded blocks,
+    /// a third of each pseudonym's cost, so every pseudonym starts from a copy of this one
+    /// (the hash state is copy-on-write; the original is never changed, so sharing it between
+    /// threads is safe, though Crypto does not declare HMAC Sendable).
+    private struct KeyedHMAC: @unchecked Sendable {
+        let hmac: HMAC<SHA256>
+    }
 
     public init(key: [UInt8], keyID: String) {
-        self.key = key
+        keyed = KeyedHMAC(hmac: HMAC<SHA256>(key: SymmetricKey(data: key)))
         self.keyID = keyID
     }
 
     /// `ps_` + 22 base64url characters (132 bits of the MAC).
     public func pseudonym(_ value: String, kind: String) -> String {
         let message = Array((kind + "\u{1F}" + Self.normalise(value)).utf8)
-        let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))
-        return mac.withUnsafeBytes { Self.base64URLPrefix($0, characters: 22, prefix: "ps_") }
+        var hmac = keyed.hmac
+        hmac.update(data: message)
+        return hmac.finalize().withUnsafeBytes { Self.base64URLPrefix($0, characters: 22, prefix: "ps_") }
     }
 
     static let base64URL = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)

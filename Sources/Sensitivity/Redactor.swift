@@ -18,11 +18,12 @@ public struct Redactor: Sendable {
     public func redact(_ record: inout JSONValue, kind: String, source: Provenance, withContact: Bool) {
         // The consignee's own values, before anything is replaced: free text is searched for them.
         let consignee = record["consignee"]
-        let names = [consignee?["name"]?.stringValue].compactMap { $0 }
-        let streets = [consignee?["street"]?.stringValue].compactMap { $0 }
+        // Prepared once per record (a record has one description per item), and only for a
+        // record that has free text.
+        var needles: FreeTextMasker.Needles?
         var fields: [(String, [String])] = []
         for rule in policy.records[kind] ?? [] {
-            record.update(path: rule.path) { path, value in
+            record.update(rule.steps) { path, value in
                 guard !value.isNull else { return }
                 var classes = rule.classes
                 switch rule.action {
@@ -34,7 +35,11 @@ public struct Redactor: Sendable {
                     if case .string(let s) = value { value = .string(Self.postalRegion(s)) }
                 case .maskFreeText:
                     if case .string(let s) = value {
-                        let r = masker.mask(s, names: names, streets: streets)
+                        if needles == nil {
+                            needles = FreeTextMasker.Needles(names: [consignee?["name"]?.stringValue].compactMap { $0 },
+                                                             streets: [consignee?["street"]?.stringValue].compactMap { $0 })
+                        }
+                        let r = masker.mask(s, needles: needles!)
                         value = .string(r.text)
                         if !r.kinds.isEmpty && !classes.contains("personal_data") { classes.append("personal_data") }
                     }

@@ -74,4 +74,28 @@ struct JSONValueTests {
         #expect(String(decoding: v.jsonBytes, as: UTF8.self) == "{\"c\":{\"name\":null},\"items\":[{\"d\":\"*\"},{\"d\":\"*\"},{\"e\":1}]}")
         #expect(throws: DecodeError.self) { try parse("{\"a\":1,\"a\":2}") }
     }
+
+    @Test("Edits happen in place but a copy keeps its own value")
+    func editsKeepValueSemantics() throws {
+        let original = try parse("{\"c\":{\"name\":\"Marie\"},\"items\":[{\"d\":\"x\"}]}")
+        var edited = original
+        edited.update(path: "items[].d") { _, value in value = .string("*") }
+        edited.update(JSONValue.Path("c.name")) { _, value in value = .null }
+        edited["extra"] = .bool(true)
+        #expect(String(decoding: original.jsonBytes, as: UTF8.self) == "{\"c\":{\"name\":\"Marie\"},\"items\":[{\"d\":\"x\"}]}")
+        #expect(String(decoding: edited.jsonBytes, as: UTF8.self) == "{\"c\":{\"name\":null},\"items\":[{\"d\":\"*\"}],\"extra\":true}")
+    }
+
+    @Test("A repeated key is an error in small and in large objects")
+    func duplicateKeys() throws {
+        // Small objects are checked by a scan, large ones by a set: both sides of the switch.
+        for size in [2, 15, 16, 17, 40] {
+            let keys = (0..<size).map { "\"k\($0)\":\($0)" }
+            #expect(try parse("{" + keys.joined(separator: ",") + "}")["k\(size - 1)"] == .number("\(size - 1)"))
+            for repeated in [0, size / 2, size - 1] {
+                let text = "{" + (keys + ["\"k\(repeated)\":0"]).joined(separator: ",") + "}"
+                #expect(throws: DecodeError.self, "size \(size), k\(repeated) again") { try parse(text) }
+            }
+        }
+    }
 }

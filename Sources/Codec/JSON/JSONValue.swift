@@ -19,6 +19,8 @@ public indirect enum JSONValue: Equatable, Sendable {
         }
     }
 
+    static let linearKeyCheckLimit = 16
+
     public init(json bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         self = try JSONReader.decode(bytes) { (r: inout JSONReader) throws(DecodeError) in try JSONValue(from: &r) }
     }
@@ -27,10 +29,18 @@ public indirect enum JSONValue: Equatable, Sendable {
         switch r.peekKind() {
         case .object:
             var members: [Member] = []
-            var seen = Set<String>()
+            // Records' objects are small: a linear scan finds a repeated key faster than hashing
+            // every key into a set (which was a tenth of the sensitivity-worker's decode). Large
+            // objects switch to a set.
+            var seen: Set<String>? = nil
             try r.readObject { r, key throws(DecodeError) in
                 let k = key.string
-                if !seen.insert(k).inserted { throw DecodeError("duplicate key \"\(k)\"") }
+                if members.count < Self.linearKeyCheckLimit {
+                    if members.contains(where: { $0.key == k }) { throw DecodeError("duplicate key \"\(k)\"") }
+                } else {
+                    if seen == nil { seen = Set(members.map(\.key)) }
+                    if !seen!.insert(k).inserted { throw DecodeError("duplicate key \"\(k)\"") }
+                }
                 members.append(Member(k, try JSONValue(from: &r)))
             }
             self = .object(members)
@@ -84,6 +94,7 @@ public indirect enum JSONValue: Equatable, Sendable {
         }
         set {
             guard case .object(var members) = self else { return }
+            self = .null  // `members` is then the array's only owner: edited in place, not copied
             if let i = members.firstIndex(where: { $0.key == key }) {
                 if let newValue { members[i].value = newValue } else { members.remove(at: i) }
             } else if let newValue {
@@ -100,26 +111,51 @@ public indirect enum JSONValue: Equatable, Sendable {
     /// (`[]`: every element), letting `body` replace it. Reports the concrete paths visited
     /// (`items[2].description`). Missing members are skipped.
     public mutating func update(path: String, _ body: (String, inout JSONValue) -> Void) {
-        update(Array(path.split(separator: ".").map(String.init)), prefix: "", body)
+        update(Path(path), body)
     }
 
-    private mutating func update(_ parts: [String], prefix: String, _ body: (String, inout JSONValue) -> Void) {
-        guard let first = parts.first else {
+    /// `update(path:)` with the path parsed once, for callers that apply the same paths to many records.
+    public mutating func update(_ path: Path, _ body: (String, inout JSONValue) -> Void) {
+        update(path.steps[...], prefix: "", body)
+    }
+
+    /// A parsed `a.b[].c` path.
+    public struct Path: Sendable, Equatable {
+        struct Step: Sendable, Equatable {
+            let key: String
+            /// `key[]`: every element of the array at `key`.
+            let each: Bool
+        }
+        let steps: [Step]
+        public let text: String
+
+        public init(_ text: String) {
+            self.text = text
+            steps = text.split(separator: ".").map { part in
+                part.hasSuffix("[]") ? Step(key: String(part.dropLast(2)), each: true) : Step(key: String(part), each: false)
+            }
+        }
+    }
+
+    private mutating func update(_ steps: ArraySlice<Path.Step>, prefix: String, _ body: (String, inout JSONValue) -> Void) {
+        guard let step = steps.first else {
             body(prefix, &self)
             return
         }
-        let rest = Array(parts.dropFirst())
-        let each = first.hasSuffix("[]")
-        let key = each ? String(first.dropLast(2)) : first
-        let here = prefix.isEmpty ? key : "\(prefix).\(key)"
-        guard case .object(var members) = self, let i = members.firstIndex(where: { $0.key == key }) else { return }
-        if each {
+        guard case .object(var members) = self, let i = members.firstIndex(where: { $0.key == step.key }) else { return }
+        // Detach the members (and below, the items) from `self` so that they have one owner and
+        // are edited in place: editing a copy made every level of every record copy its array.
+        self = .null
+        defer { self = .object(members) }
+        let here = prefix.isEmpty ? step.key : prefix + "." + step.key
+        let rest = steps.dropFirst()
+        if step.each {
             guard case .array(var items) = members[i].value else { return }
+            members[i].value = .null
             for j in items.indices { items[j].update(rest, prefix: "\(here)[\(j)]", body) }
             members[i].value = .array(items)
         } else {
             members[i].value.update(rest, prefix: here, body)
         }
-        self = .object(members)
     }
 }
