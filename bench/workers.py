@@ -114,7 +114,7 @@ class Bench:
             "CARGOWATCH_REFERENCE_DIR": os.path.join(ROOT, "reference"),
         })
         self.counts = {}
-        self.stores = {}  # worker -> changelog suffixes relative to its group ("-<task>-<store>-changelog")
+        self.stores = {}  # worker -> changelog suffixes relative to its group ("-changelog", "-<task>-changelog")
         self.results = {"runs": [], "latency": []}
 
     # ------------------------------------------------------------------------- kafka helpers
@@ -180,7 +180,7 @@ class Bench:
             self.stores[stage["worker"]] = [n[len(base):] for n in names if n.startswith(base + "-")]
             if not self.stores[stage["worker"]]:
                 raise RuntimeError(f"no changelogs of {base} in `cargowatch topics list`")
-        self.stores["probe"] = ["-_runtime-changelog"]
+        self.stores["probe"] = ["-changelog"]
 
     # ------------------------------------------------------------------------- one worker run
 

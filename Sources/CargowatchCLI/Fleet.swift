@@ -24,9 +24,10 @@ public enum Fleet {
             let options = RuntimeOptions(worker: worker.name, config: config)
             for task in try worker.tasks(config, options) {
                 for changelog in task.changelogTopics(baseGroup: options.groupID) {
-                    result.append(Topic(changelog, role: .internal, key: "state key", schema: nil, producers: [worker.name], consumers: [worker.name],
+                    let stores = task.changelogStores.joined(separator: ", ")
+                    result.append(Topic(changelog, role: .internal, key: "store name, 0x1F, state key", schema: nil, producers: [worker.name], consumers: [worker.name],
                                         config: ["cleanup.policy": "compact", "min.compaction.lag.ms": "0"],
-                                        "Changelog of a state store of \(worker.name) (task \(task.name)); restores state after restart or rebalance."))
+                                        "Changelog of the state stores of \(worker.name)'s task \(task.name) (\(stores)); restores state after restart or rebalance."))
                 }
             }
         }

@@ -99,7 +99,7 @@ public enum TopicsDocument {
             "",
             "Every topic the fleet reads or writes. The machine-readable form is `asyncapi.yaml`; record",
             "formats are the JSON Schemas in `schemas/`. Workers read with `isolation.level=read_committed`.",
-            "Each worker's state-store changelogs (`<group>-<store>-changelog`, compacted) are created by",
+            "Each worker task's state-store changelog (`<group>-changelog`, compacted, one for all the task's stores) is created by",
             "`cargowatch topics create` too (for the default group ids), and by a worker itself when they are missing at start",
             "(any group id; compacted, partitioned as the task's inputs); `cargowatch topics list` shows them.",
             "",

@@ -30,9 +30,23 @@ public struct TaskDefinition: Sendable {
         self.makeHandler = makeHandler
     }
 
-    /// The changelog topic of a store, named after the task's consumer group as Kafka Streams
-    /// names them after the application id: `<group>-<store>-changelog`, compacted.
-    public static func changelogTopic(group: String, store: String) -> String {
+    /// The changelog topic of a task: one for all its stores, named after the task's consumer
+    /// group as Kafka Streams names its changelogs after the application id: `<group>-changelog`,
+    /// compacted. Each record's key is the store's name, `changelogSeparator`, and the key in the
+    /// store. One topic instead of one per store: a transaction's commit costs about a quarter of
+    /// a millisecond per partition it wrote to on the local broker, and the fraud-worker's scoring
+    /// task wrote to eight changelogs times six partitions (BENCHMARKS.md).
+    public static func changelogTopic(group: String) -> String {
+        "\(group)-changelog"
+    }
+
+    /// Separates the store's name from the store's key in a changelog record's key.
+    public static let changelogSeparator = "\u{1F}"
+
+    /// Where the runtime kept a store's changes before they shared one topic
+    /// (`<group>-<store>-changelog`). Still read at restore when it exists, before the task's
+    /// changelog, so state written before the upgrade is not lost.
+    public static func legacyChangelogTopic(group: String, store: String) -> String {
         "\(group)-\(store)-changelog"
     }
 
@@ -42,10 +56,13 @@ public struct TaskDefinition: Sendable {
         task == "main" ? base : "\(base)-\(task)"
     }
 
-    /// Every changelog topic this task needs (the runtime's own store included).
+    /// The stores whose changes the task's changelog carries: its own and the runtime's.
+    public var changelogStores: [String] { stores.map(\.name) + [RuntimeStore.name] }
+
+    /// The changelog topic this task needs (every task has one: the runtime keeps its stream
+    /// time in a store of its own).
     public func changelogTopics(baseGroup: String) -> [String] {
-        let group = TaskDefinition.groupID(base: baseGroup, task: name)
-        return (stores + [StoreDefinition(RuntimeStore.name)]).map { TaskDefinition.changelogTopic(group: group, store: $0.name) }
+        [TaskDefinition.changelogTopic(group: TaskDefinition.groupID(base: baseGroup, task: name))]
     }
 }
 
@@ -145,11 +162,11 @@ final class StreamTask: @unchecked Sendable {
 
     var groupID: String { TaskDefinition.groupID(base: options.groupID, task: definition.name) }
 
-    func changelog(_ store: String) -> String { TaskDefinition.changelogTopic(group: groupID, store: store) }
+    var changelog: String { TaskDefinition.changelogTopic(group: groupID) }
 
     /// Every topic the task needs before it may start.
     var requiredTopics: [String] {
-        definition.inputs + definition.outputs + [options.deadLetterTopic] + stores.definitions.map { changelog($0.name) }
+        definition.inputs + definition.outputs + [options.deadLetterTopic, changelog]
     }
 
     // MARK: - Run
@@ -194,8 +211,7 @@ final class StreamTask: @unchecked Sendable {
                 // The task owns its changelogs, as a Kafka Streams application does: once every
                 // other topic is there, it creates the missing ones itself (compacted, partitioned
                 // as its inputs), so a new group.id needs no `cargowatch topics create` first.
-                let changelogs = Set(stores.definitions.map { changelog($0.name) })
-                if !missing.isEmpty && missing.allSatisfy(changelogs.contains) {
+                if missing == [changelog] {
                     let partitions = definition.inputs.compactMap { context.partitionCounts[$0] }.max() ?? 1
                     let results = try admin.createTopics(missing.map {
                         TopicSpec(name: $0, partitions: partitions, config: ["cleanup.policy": "compact", "min.compaction.lag.ms": "0"])
@@ -495,13 +511,14 @@ final class StreamTask: @unchecked Sendable {
             metrics.commitDuration.recordNanoseconds(took.wholeNanoseconds)
         }
         outgoing.removeAll()
+        let t = try topic(changelog)
         for store in stores.all {
             let changes = store.pendingChanges
             guard !changes.isEmpty else { continue }
-            let t = try topic(changelog(store.name))
             let headers = [(RuntimeHeaders.inputOffsets, RuntimeHeaders.encodeOffsets(pendingOffsets, partition: store.partition))]
+            let prefix = Array((store.name + TaskDefinition.changelogSeparator).utf8)
             for change in changes {
-                outgoing.append(topic: t, partition: store.partition, key: Array(change.key.utf8), value: change.value, headers: headers)
+                outgoing.append(topic: t, partition: store.partition, key: prefix + Array(change.key.utf8), value: change.value, headers: headers)
             }
         }
         try send()
@@ -625,40 +642,59 @@ final class StreamTask: @unchecked Sendable {
         let inputs = fresh.flatMap { p in definition.inputs.map { TopicPartition($0, p) } }
         let committed = try consumer.committed(inputs)
         var skipped = 0
-        // All changelog partitions at once: each is read from the beginning until the position
-        // reaches the end the broker reported.
-        var pendingTPs: [TopicPartition: (store: String, partition: Int32)] = [:]
-        for p in fresh.sorted() {
-            stores.open(partition: p)
-            for store in stores.definitions { pendingTPs[TopicPartition(changelog(store.name), p)] = (store.name, p) }
+        for p in fresh.sorted() { stores.open(partition: p) }
+        // Changelogs of the per-store layout, where they exist, first: what the task's changelog
+        // holds was written after them and wins.
+        var legacy: [TopicPartition: String] = [:]
+        for store in stores.definitions {
+            let topic = TaskDefinition.legacyChangelogTopic(group: groupID, store: store.name)
+            guard context.partitionCounts[topic] != nil else { continue }
+            for p in fresh { legacy[TopicPartition(topic, p)] = store.name }
         }
-        try restoreConsumer.assign(pendingTPs.mapValues { _ in -2 /* beginning */ })
         let batch = MessageBatch(capacity: 5000)
-        let deadline = ContinuousClock.now + .seconds(300)
-        while !pendingTPs.isEmpty {
-            guard ContinuousClock.now < deadline else {
-                throw TaskFailure(message: "restoring \(pendingTPs.keys.sorted().map(\.description).joined(separator: ",")) did not finish in 300 s")
-            }
-            let r = try restoreConsumer.poll(into: batch, timeout: .milliseconds(50))
-            for i in 0..<r.count {
-                let m = batch[i]
-                guard let key = m.key, let target = pendingTPs[TopicPartition(m.topic, m.partition)],
-                      let kv = stores.store(target.store, partition: target.partition) else { continue }
-                if let header = m.header(RuntimeHeaders.inputOffsets),
-                   RuntimeHeaders.decodeOffsets(header).contains(where: { $0.value > (committed[$0.key] ?? -1) }) {
-                    skipped += 1
-                    continue
+        func drain(_ partitions: Set<TopicPartition>, _ apply: (ConsumerMessage, [UInt8]) -> Bool) throws {
+            // All partitions at once: each is read from the beginning until the position reaches
+            // the end the broker reported.
+            var pending = partitions
+            guard !pending.isEmpty else { return }
+            try restoreConsumer.assign(Dictionary(uniqueKeysWithValues: pending.map { ($0, Int64(-2) /* beginning */) }))
+            let deadline = ContinuousClock.now + .seconds(300)
+            while !pending.isEmpty {
+                guard ContinuousClock.now < deadline else {
+                    throw TaskFailure(message: "restoring \(pending.sorted().map(\.description).joined(separator: ",")) did not finish in 300 s")
                 }
-                kv.restore(key: String(decoding: key, as: UTF8.self), value: m.valueBytes)
-                restored += 1
-            }
-            if r.count == 0 {
-                let positions = restoreConsumer.positions(Array(pendingTPs.keys))
-                for tp in Array(pendingTPs.keys) {
-                    guard let marks = restoreConsumer.cachedWatermarks(tp) else { continue }
-                    if marks.high == 0 || (positions[tp] ?? -1) >= marks.high { pendingTPs.removeValue(forKey: tp) }
+                let r = try restoreConsumer.poll(into: batch, timeout: .milliseconds(50))
+                for i in 0..<r.count {
+                    let m = batch[i]
+                    guard let key = m.key, pending.contains(TopicPartition(m.topic, m.partition)) else { continue }
+                    if let header = m.header(RuntimeHeaders.inputOffsets),
+                       RuntimeHeaders.decodeOffsets(header).contains(where: { $0.value > (committed[$0.key] ?? -1) }) {
+                        skipped += 1
+                        continue
+                    }
+                    if apply(m, Array(key)) { restored += 1 }
+                }
+                if r.count == 0 {
+                    let positions = restoreConsumer.positions(Array(pending))
+                    for tp in Array(pending) {
+                        guard let marks = restoreConsumer.cachedWatermarks(tp) else { continue }
+                        if marks.high == 0 || (positions[tp] ?? -1) >= marks.high { pending.remove(tp) }
+                    }
                 }
             }
+        }
+        try drain(Set(legacy.keys)) { m, key in
+            guard let store = legacy[TopicPartition(m.topic, m.partition)], let kv = stores.store(store, partition: m.partition) else { return false }
+            kv.restore(key: String(decoding: key, as: UTF8.self), value: m.valueBytes)
+            return true
+        }
+        let separator = TaskDefinition.changelogSeparator.utf8.first!
+        try drain(Set(fresh.map { TopicPartition(changelog, $0) })) { m, key in
+            // A key without a known store's name is not the runtime's: left alone.
+            guard let split = key.firstIndex(of: separator),
+                  let kv = stores.store(String(decoding: key[..<split], as: UTF8.self), partition: m.partition) else { return false }
+            kv.restore(key: String(decoding: key[(split + 1)...], as: UTF8.self), value: m.valueBytes)
+            return true
         }
         batch.release()
         try restoreConsumer.assign([:])

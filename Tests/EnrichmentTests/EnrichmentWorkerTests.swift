@@ -40,8 +40,7 @@ struct EnrichmentWorkerTests {
                       "parcels_out": "pen-\(tag)", "declarations_out": "cen-\(tag)"]
         let group = "enr-\(tag)", dlq = "dlq-\(tag)"
         try Broker.createTopics(Array(topics.values) + [dlq], partitions: 4)
-        let changelogs = ["parcels", "_runtime"].map { TaskDefinition.changelogTopic(group: group, store: $0) }
-            + ["_runtime"].map { TaskDefinition.changelogTopic(group: "\(group)-repartition", store: $0) }
+        let changelogs = [TaskDefinition.changelogTopic(group: group), TaskDefinition.changelogTopic(group: "\(group)-repartition")]
         try Broker.createTopics(changelogs, partitions: 4, compacted: Set(changelogs))
 
         let n = 300

@@ -113,7 +113,7 @@ struct ProbeTopics {
     init(_ name: String, on broker: PrivateBroker) throws {
         (input, output, dlq, group) = (Broker.unique("\(name)-in"), Broker.unique("\(name)-out"), Broker.unique("\(name)-dlq"), Broker.unique("\(name)-g"))
         self.broker = broker
-        let changelogs = ["counts", "_runtime"].map { TaskDefinition.changelogTopic(group: group, store: $0) }
+        let changelogs = [TaskDefinition.changelogTopic(group: group)]
         try Broker.createTopics([input, output, dlq] + changelogs, partitions: 2, compacted: Set(changelogs), properties: broker.properties)
     }
 

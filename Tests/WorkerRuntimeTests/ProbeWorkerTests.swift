@@ -23,7 +23,7 @@ struct ProbeWorkerTests {
         let s = Setup(input: Broker.unique("\(name)-in"), output: Broker.unique("\(name)-out"), dlq: Broker.unique("\(name)-dlq"),
                       group: Broker.unique("\(name)-g"))
         try Broker.createTopics([s.input, s.output, s.dlq], partitions: partitions)
-        let changelogs = ["counts", "_runtime"].map { TaskDefinition.changelogTopic(group: s.group, store: $0) }
+        let changelogs = [TaskDefinition.changelogTopic(group: s.group)]
         try Broker.createTopics(changelogs, partitions: partitions, compacted: Set(changelogs))
         return s
     }

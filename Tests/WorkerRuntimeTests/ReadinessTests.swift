@@ -53,16 +53,33 @@ struct ReadinessTests {
         #expect(first.log.contains("created changelog topic"))
         let admin = try KafkaAdmin(properties: ["bootstrap.servers": try Broker.require()])
         let topics = Dictionary(uniqueKeysWithValues: try admin.listTopics().map { ($0.name, $0.partitions.count) })
-        for store in ["counts", "_runtime"] {
-            #expect(topics[TaskDefinition.changelogTopic(group: s.group, store: store)] == 3, "\(store)")
-        }
-        // The next instance restores the counts from the changelogs it created.
+        #expect(topics[TaskDefinition.changelogTopic(group: s.group)] == 3)
+        // The next instance restores the counts from the changelog it created.
         let second = try WorkerProcess(executable: "probe-worker", environment: s.environment)
         defer { second.killHard() }
         #expect(second.waitReady())
         try Broker.produce(s.input, [("k7", "b")])
         let out = try Broker.read(s.output, count: 301, idle: .seconds(3), timeout: .seconds(120))
         #expect(out.count == 301 && out.contains { $0.value == "k7:11:b" }, "\(out.suffix(3))")
+    }
+
+    @Test("State in the per-store changelogs of earlier versions is restored, under what the task's changelog holds")
+    func restoresLegacyChangelogs() throws {
+        let s = ProbeWorkerTests.Setup(input: Broker.unique("legacy-cl-in"), output: Broker.unique("legacy-cl-out"), dlq: Broker.unique("legacy-cl-dlq"),
+                                       group: Broker.unique("legacy-cl-g"))
+        let legacy = TaskDefinition.legacyChangelogTopic(group: s.group, store: "counts"), current = TaskDefinition.changelogTopic(group: s.group)
+        try Broker.createTopics([s.input, s.output, s.dlq], partitions: 1)
+        try Broker.createTopics([legacy, current], partitions: 1, compacted: [legacy, current])
+        // As an earlier version left them: k7 and k8 counted in the store's own changelog; k8
+        // counted again since the upgrade, in the task's changelog (store name, separator, key).
+        try Broker.produce(legacy, [("k7", "10"), ("k8", "5")])
+        try Broker.produce(current, [("counts" + TaskDefinition.changelogSeparator + "k8", "20")])
+        let worker = try WorkerProcess(executable: "probe-worker", environment: s.environment)
+        defer { worker.killHard() }
+        #expect(worker.waitReady(), "\(worker.log.suffix(1500))")
+        try Broker.produce(s.input, [("k7", "a"), ("k8", "b"), ("k9", "c")])
+        let out = try Broker.read(s.output, count: 3, idle: .seconds(3), timeout: .seconds(120)).map(\.value)
+        #expect(out.compactMap { $0 }.sorted() == ["k7:11:a", "k8:21:b", "k9:1:c"], "\(out)")
     }
 
     @Test("at_least_once: idempotent producer, offsets committed after delivery; nothing lost")

@@ -11,7 +11,7 @@ import WorkerRuntime
 struct SecuredBrokerTests {
     func probeEnvironment(_ name: String) -> (env: [String: String], input: String, output: String, topics: [String], compacted: Set<String>) {
         let input = Broker.unique("\(name)-in"), output = Broker.unique("\(name)-out"), dlq = Broker.unique("\(name)-dlq"), group = Broker.unique("\(name)-g")
-        let changelogs = ["counts", "_runtime"].map { TaskDefinition.changelogTopic(group: group, store: $0) }
+        let changelogs = [TaskDefinition.changelogTopic(group: group)]
         return (["CARGOWATCH_PROBE_INPUT": input, "CARGOWATCH_PROBE_OUTPUT": output, "CARGOWATCH_TOPICS_DLQ": dlq, "CARGOWATCH_GROUP_ID": group,
                  "CARGOWATCH_COMMIT_INTERVAL": "100ms"],
                 input, output, [input, output, dlq] + changelogs, Set(changelogs))
