@@ -2,4 +2,4 @@ import Aggregation
 import Foundation
 import WorkerRuntime
 
-exit(await WorkerMain.run(AggregationWorker.definition))
+WorkerMain.terminate(await WorkerMain.run(AggregationWorker.definition))

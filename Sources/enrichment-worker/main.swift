@@ -2,4 +2,4 @@ import Enrichment
 import Foundation
 import WorkerRuntime
 
-exit(await WorkerMain.run(EnrichmentWorker.definition))
+WorkerMain.terminate(await WorkerMain.run(EnrichmentWorker.definition))

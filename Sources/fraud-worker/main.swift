@@ -2,4 +2,4 @@ import Foundation
 import Fraud
 import WorkerRuntime
 
-exit(await WorkerMain.run(FraudWorker.definition))
+WorkerMain.terminate(await WorkerMain.run(FraudWorker.definition))

@@ -51,4 +51,4 @@ let probe = WorkerDefinition(
     }]
 }
 
-exit(await WorkerMain.run(probe))
+WorkerMain.terminate(await WorkerMain.run(probe))

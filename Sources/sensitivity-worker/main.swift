@@ -2,4 +2,4 @@ import Foundation
 import Sensitivity
 import WorkerRuntime
 
-exit(await WorkerMain.run(SensitivityWorker.definition))
+WorkerMain.terminate(await WorkerMain.run(SensitivityWorker.definition))
