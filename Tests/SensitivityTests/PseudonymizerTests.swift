@@ -21,4 +21,16 @@ struct PseudonymizerTests {
         #expect(a.hasPrefix("ps_") && a.count == 25)
         #expect(a.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" })
     }
+
+    @Test("Pseudonyms do not change between versions: pinned against an independent HMAC (Python's hmac module)")
+    func pinned() {
+        // The same person must keep the same pseudonym across releases (joins in analysts' data,
+        // the fraud-worker's consignee checks). Values from
+        // hmac.new(key, b"name\x1fmarie dupont", hashlib.sha256), base64url, first 22 characters.
+        let p = Pseudonymizer(key: Array("0123456789abcdef0123456789abcdef".utf8), keyID: "k1")
+        #expect(p.pseudonym("Marie Dupont", kind: "name") == "ps_NGLTIrgFESDuPyhtlJrAUr")
+        #expect(p.pseudonym("Rue de la Loi 16", kind: "street") == "ps_JnD-shxiKsFG6YAvVimHnO")
+        // Every pseudonym starts from a copy of one keyed HMAC: using it must not change it.
+        #expect(p.pseudonym("Marie Dupont", kind: "name") == "ps_NGLTIrgFESDuPyhtlJrAUr")
+    }
 }
