@@ -130,38 +130,55 @@ struct ValueHistogram {
 
     mutating func add(_ log10Value: Double) { counts[Self.bin(log10Value)] += 1 }
 
-    /// Median and median absolute deviation, in decades.
+    /// Median and median absolute deviation, in decades. Called for every line of every
+    /// declaration: no allocation. The deviations from a bin centre grow outwards on both sides,
+    /// so merging the two sides visits them in sorted order, as sorting all of them would.
     func medianAndMAD() -> (median: Double, mad: Double)? {
         let n = total
         guard n > 0 else { return nil }
-        func quantile(_ weights: [(x: Double, w: Double)], _ q: Double) -> Double {
-            var acc = 0.0
-            for (x, w) in weights {
-                acc += w
-                if acc >= q { return x }
-            }
-            return weights.last?.x ?? 0
+        let half = n / 2
+        var acc = 0.0, m = Self.bins - 1
+        for i in 0..<Self.bins {
+            acc += Double(counts[i])
+            if acc >= half { m = i; break }
         }
-        let median = quantile((0..<Self.bins).map { (Self.center($0), Double(counts[$0])) }, n / 2)
-        let deviations = (0..<Self.bins).map { (abs(Self.center($0) - median), Double(counts[$0])) }.sorted { $0.0 < $1.0 }
-        let mad = quantile(deviations.map { (x: $0.0, w: $0.1) }, n / 2)
+        let median = Self.center(m)
+        var left = m, right = m + 1, mad = 0.0
+        acc = 0
+        while left >= 0 || right < Self.bins {
+            let dl = left >= 0 ? abs(Self.center(left) - median) : .infinity
+            let dr = right < Self.bins ? abs(Self.center(right) - median) : .infinity
+            let i: Int
+            if dl <= dr { i = left; left -= 1; mad = dl } else { i = right; right += 1; mad = dr }
+            acc += Double(counts[i])
+            if acc >= half { return (median, mad) }
+        }
         return (median, mad)
     }
 
+    // Stored as little-endian Float32 bit patterns, 4 bytes per bin.
     func encode() -> [UInt8] {
+        #if _endian(little)
+        return counts.withUnsafeBytes { Array($0) }
+        #else
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.bins * 4)
         for c in counts { withUnsafeBytes(of: c.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
         return bytes
+        #endif
     }
 
     static func decode(_ bytes: [UInt8]) throws -> ValueHistogram {
         guard bytes.count == bins * 4 else { throw BinaryStateReader.Corrupt() }
         var h = ValueHistogram()
+        #if _endian(little)
+        bytes.withUnsafeBytes { source in h.counts.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
+        #else
         for i in 0..<bins {
             let b = UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24
             h.counts[i] = Float(bitPattern: b)
         }
+        #endif
         return h
     }
 }
