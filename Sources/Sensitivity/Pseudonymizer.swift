@@ -48,21 +48,33 @@ public struct Pseudonymizer: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Folds case, accents and width and collapses whitespace to single spaces: by definition
+    /// `folding([.caseInsensitive, .diacriticInsensitive, .widthInsensitive])`, then split on
+    /// whitespace characters and joined by one space.
     public static func normalise(_ value: String) -> String {
         // ASCII (most values): folding is lower-casing, so skip Foundation's Unicode folding.
-        if value.utf8.allSatisfy({ $0 < 0x80 }) {
-            var out: [UInt8] = []
-            out.reserveCapacity(value.utf8.count)
-            var pendingSpace = false
-            for b in value.utf8 {
-                if b == 0x20 || (b >= 0x09 && b <= 0x0D) { pendingSpace = !out.isEmpty; continue }
-                if pendingSpace { out.append(0x20); pendingSpace = false }
-                out.append(b >= 0x41 && b <= 0x5A ? b + 32 : b)
-            }
-            return String(decoding: out, as: UTF8.self)
+        if isASCII(value) { return collapsingASCIISpaces(value, lowercasing: true) }
+        let folded = value.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil)
+        // Folding usually leaves ASCII ("Zoë" → "zoe"): then a byte scan does what splitting
+        // into grapheme clusters would, at a fraction of the cost.
+        if isASCII(folded) { return collapsingASCIISpaces(folded, lowercasing: false) }
+        return folded.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+
+    private static func isASCII(_ s: String) -> Bool { s.utf8.allSatisfy { $0 < 0x80 } }
+
+    /// ASCII whitespace (the White_Space characters below 0x80: tab to carriage return, space)
+    /// trimmed and collapsed to single spaces.
+    private static func collapsingASCIISpaces(_ value: String, lowercasing: Bool) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count)
+        var pendingSpace = false
+        for b in value.utf8 {
+            if b == 0x20 || (b >= 0x09 && b <= 0x0D) { pendingSpace = !out.isEmpty; continue }
+            if pendingSpace { out.append(0x20); pendingSpace = false }
+            out.append(lowercasing && b >= 0x41 && b <= 0x5A ? b + 32 : b)
         }
-        return value.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil)
-            .split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Raw HMAC-SHA256, for checking the implementation against published test vectors.

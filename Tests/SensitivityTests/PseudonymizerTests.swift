@@ -1,3 +1,4 @@
+import Foundation
 import Sensitivity
 import Testing
 
@@ -32,5 +33,21 @@ struct PseudonymizerTests {
         #expect(p.pseudonym("Rue de la Loi 16", kind: "street") == "ps_JnD-shxiKsFG6YAvVimHnO")
         // Every pseudonym starts from a copy of one keyed HMAC: using it must not change it.
         #expect(p.pseudonym("Marie Dupont", kind: "name") == "ps_NGLTIrgFESDuPyhtlJrAUr")
+    }
+
+    @Test("Normalising equals its definition (Unicode folding, then whitespace collapsed) for ASCII, accented, wide, non-Latin and odd-space values")
+    func normalisedAsDefined() {
+        func definition(_ v: String) -> String {
+            v.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil)
+                .split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        }
+        let values = [
+            "", " ", "Marie Dupont", "  MARIE\t\tDUPONT \r\n", "Zoë  Ğündüz", "ÉLODIE\u{00A0}Lefèvre", "Ｆｕｌｌ Ｗｉｄｔｈ ５",
+            "Jürgen\u{2003}Weiß", "Łukasz Żółć", "Ærøskøbing", "张伟 北京", "Ιωάννης Παπαδόπουλος", "O\u{0301}scar  Nuñez ",
+            "a\u{1C}b", "Straße 5\nHof", "İstanbul", "ǅemal", "x \u{301}y", "\u{FEFF}BOM", "Mañana\u{3000}Tarde",
+        ]
+        for v in values {
+            #expect(Pseudonymizer.normalise(v) == definition(v), "\(v.debugDescription)")
+        }
     }
 }
