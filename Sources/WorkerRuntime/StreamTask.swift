@@ -145,6 +145,9 @@ final class StreamTask: @unchecked Sendable {
     /// Topic-partitions currently assigned.
     private var assigned: Set<TopicPartition> = []
     private var outgoing = OutgoingBatch(reservingBytes: 1 << 20)
+    /// Records appended per output topic in the batch being processed, published once per batch
+    /// (a metrics lookup per record cost 1 % of the fraud-worker's CPU).
+    private var outCounts: [String: Int] = [:]
     private var lastLagUpdate = ContinuousClock.now
 
     init(definition: TaskDefinition, options: RuntimeOptions, health: Health, metrics: RuntimeMetrics, reference: ReferenceStore?, logger: Logger) {
@@ -365,14 +368,14 @@ final class StreamTask: @unchecked Sendable {
         if let transactional {
             try transactional.beginTransaction()
             transactionNumber += 1
+            transactionHeader = Array("\(transactionalID)/\(runID)/\(transactionNumber)".utf8)
         }
         transactionOpen = true
         transactionStarted = ContinuousClock.now
     }
 
-    private var transactionHeader: [UInt8] {
-        Array("\(transactionalID)/\(runID)/\(transactionNumber)".utf8)
-    }
+    /// The `cw.txn` header of the open transaction's records (built once per transaction).
+    private var transactionHeader: [UInt8] = []
 
     private func processBatch(_ batch: MessageBatch) throws {
         let started = ContinuousClock.now
@@ -404,6 +407,8 @@ final class StreamTask: @unchecked Sendable {
         }
         for (topicName, n) in inCounts { metrics.recordsIn(topicName, n) }
         let failures = try processor.finishBatch { outputs in try appendOutputs(outputs, source: nil) }
+        for (topicName, n) in outCounts { metrics.recordsOut(topicName, n) }
+        outCounts.removeAll(keepingCapacity: true)
         for (partition, error) in failures {
             logger.error("handler failed while stream time advanced", metadata: ["partition": "\(partition)", "error": "\(error)"])
             metrics.handlerEvent("stream_time_error", 1)
@@ -421,7 +426,6 @@ final class StreamTask: @unchecked Sendable {
     }
 
     private func appendOutputs(_ outputs: [OutputRecord], source m: ConsumerMessage?) throws {
-        var outCounts: [String: Int] = [:]
         for o in outputs {
             var headers = o.headers
             if let m {
@@ -433,7 +437,6 @@ final class StreamTask: @unchecked Sendable {
             outgoing.append(topic: try topic(o.topic), partition: o.partition, key: o.key, value: o.value, headers: headers)
             outCounts[o.topic, default: 0] += 1
         }
-        for (t, n) in outCounts { metrics.recordsOut(t, n) }
     }
 
     /// keepingBytes: cut the value to this many bytes (a record too large to read is usually too
