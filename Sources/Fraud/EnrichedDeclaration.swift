@@ -23,37 +23,41 @@ struct EnrichedDeclaration {
     var source: Provenance
 
     init(json bytes: UnsafeRawBufferPointer, source: Provenance) throws(DecodeError) {
-        declaration = try CustomsDeclaration(json: bytes)
         self.source = source
         var valued: [(heading: String?, chapter: String?, line: Double?, perKg: Double?)] = []
         var total: Double?, weight: Int64?, origin: String?
-        var r = JSONReader(bytes)
-        try r.readObject { r, key throws(DecodeError) in
-            if key == "valuation" {
-                if r.readNull() { return }
-                try r.readObject { r, key throws(DecodeError) in
-                    if key == "items" {
-                        try r.readArray { r, _ throws(DecodeError) in
-                            var heading: String?, chapter: String?, line: Double?, perKg: Double?
-                            try r.readObject { r, key throws(DecodeError) in
-                                if key == "hs_heading" { heading = try r.readOptionalString() }
-                                else if key == "hs_chapter" { chapter = try r.readOptionalString() }
-                                else if key == "line_value_eur" { line = r.readNull() ? nil : try r.readDouble() }
-                                else if key == "value_per_kg_eur" { perKg = r.readNull() ? nil : try r.readDouble() }
-                                else { try r.skipValue() }
+        // One pass: the declaration's own fields, and the enrichment's through the extra-field hook.
+        declaration = try JSONReader.decode(bytes) { (r: inout JSONReader) throws(DecodeError) in
+            try CustomsDeclaration(from: &r) { r, key throws(DecodeError) in
+                if key == "valuation" {
+                    if r.readNull() { return true }
+                    try r.readObject { r, key throws(DecodeError) in
+                        if key == "items" {
+                            try r.readArray { r, _ throws(DecodeError) in
+                                var heading: String?, chapter: String?, line: Double?, perKg: Double?
+                                try r.readObject { r, key throws(DecodeError) in
+                                    if key == "hs_heading" { heading = try r.readOptionalString() }
+                                    else if key == "hs_chapter" { chapter = try r.readOptionalString() }
+                                    else if key == "line_value_eur" { line = r.readNull() ? nil : try r.readDouble() }
+                                    else if key == "value_per_kg_eur" { perKg = r.readNull() ? nil : try r.readDouble() }
+                                    else { try r.skipValue() }
+                                }
+                                valued.append((heading, chapter, line, perKg))
                             }
-                            valued.append((heading, chapter, line, perKg))
-                        }
-                    } else if key == "total_intrinsic_value_eur" {
-                        total = r.readNull() ? nil : try r.readDouble()
-                    } else { try r.skipValue() }
+                        } else if key == "total_intrinsic_value_eur" {
+                            total = r.readNull() ? nil : try r.readDouble()
+                        } else { try r.skipValue() }
+                    }
+                    return true
+                } else if key == "hub_observation" {
+                    if r.readNull() { return true }
+                    let obs = try HubObservation.decode(from: &r)
+                    weight = obs.weightGrams
+                    origin = obs.originCountry
+                    return true
                 }
-            } else if key == "hub_observation" {
-                if r.readNull() { return }
-                let obs = try HubObservation.decode(from: &r)
-                weight = obs.weightGrams
-                origin = obs.originCountry
-            } else { try r.skipValue() }
+                return false
+            }
         }
         totalValueEUR = total
         scannedWeightGrams = weight

@@ -78,6 +78,14 @@ extension CustomsDeclaration: JSONRecord {
     }
 
     public init(from r: inout JSONReader) throws(DecodeError) {
+        try self.init(from: &r) { _, _ throws(DecodeError) in false }
+    }
+
+    /// Decodes a declaration and, in the same pass, the fields a derived record adds to it:
+    /// `extraField` sees every top-level key the declaration does not define and returns true
+    /// when it has read the value (otherwise the value is skipped, and the key is still noted
+    /// if it is a reserved one).
+    public init(from r: inout JSONReader, extraField: (inout JSONReader, JSONKey) throws(DecodeError) -> Bool) throws(DecodeError) {
         var f = FieldSet()
         var schema: SchemaVersion?, declarationID: String?, parcelID: String?, lodgedAt: Timestamp?, regime: String?
         var declarant: String?, seller: Seller?, ioss: String?, consignee: Consignee?, origin: String?, destination: String?
@@ -99,7 +107,7 @@ extension CustomsDeclaration: JSONRecord {
             else if key == "gross_mass_grams" { try f.mark(12, "gross_mass_grams"); gross = try r.readCount() }
             else if key == "transport_cost" { try f.mark(13, "transport_cost"); transport = r.readNull() ? nil : try r.readNonNegativeMoney() }
             else if key == "vat_declared" { try f.mark(14, "vat_declared"); vat = r.readNull() ? nil : try r.readNonNegativeMoney() }
-            else {
+            else if try !extraField(&r, key) {
                 if reserved == nil { reserved = RecordSplice.reservedKey(key) }
                 try r.skipValue()
             }
