@@ -125,7 +125,7 @@ final class RiskScorer: StreamHandler {
 
     func handle(_ record: InputRecord, _ context: HandlerContext) throws {
         let value = try record.requireValue()
-        let kind = record.headers.last { $0.name == RecordKind.header }?.value ?? RecordKind.declaration
+        let kind = record.header(RecordKind.header) ?? RecordKind.declaration
         if kind == RecordKind.inspection {
             try receive(CustomsInspection(json: value), context)
         } else if kind == RecordKind.signalOutcome {

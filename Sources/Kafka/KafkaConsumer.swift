@@ -127,8 +127,22 @@ public struct ConsumerMessage {
         }
     }
 
+    /// The value of the last header called `name` (as `headers.last { $0.name == name }`),
+    /// without building the others: handlers look up one or two headers per record.
     public func header(_ name: String) -> [UInt8]? {
-        headers.last { $0.name == name }?.value
+        let wanted = Array(name.utf8)
+        var found: [UInt8]?
+        for h in 0..<headerCount {
+            var hv = cw_header_view()
+            guard cw_batch_header(batch.raw, index, h, &hv) == 0, let n = hv.name, Self.cString(n, equals: wanted) else { continue }
+            found = hv.value.map { Array(UnsafeRawBufferPointer(start: $0, count: hv.value_len)) } ?? []
+        }
+        return found
+    }
+
+    private static func cString(_ c: UnsafePointer<CChar>, equals bytes: [UInt8]) -> Bool {
+        for (i, b) in bytes.enumerated() where c[i] == 0 || UInt8(bitPattern: c[i]) != b { return false }
+        return c[bytes.count] == 0
     }
 }
 

@@ -42,6 +42,12 @@ public struct InputRecord {
 
     public var headers: [(name: String, value: [UInt8])] { message?.headers ?? givenHeaders }
 
+    /// The value of the last header called `name`, without building the others.
+    public func header(_ name: String) -> [UInt8]? {
+        if let message { return message.header(name) }
+        return givenHeaders.last { $0.name == name }?.value
+    }
+
     /// The value, or a decode error saying it is missing (a null value is not a record).
     public func requireValue() throws(DecodeError) -> UnsafeRawBufferPointer {
         guard let value else { throw DecodeError("record has no value (null)") }

@@ -7,17 +7,10 @@ public enum OriginHeaders {
     public static let offset = "cw.origin.offset"
 
     public static func provenance(of record: InputRecord) -> Provenance {
-        var topic: String?, partition: Int32?, offset: Int64?
-        for (name, value) in record.headers {
-            let text = String(decoding: value, as: UTF8.self)
-            switch name {
-            case Self.topic: topic = text
-            case Self.partition: partition = Int32(text)
-            case Self.offset: offset = Int64(text)
-            default: break
-            }
+        func text(_ name: String) -> String? { record.header(name).map { String(decoding: $0, as: UTF8.self) } }
+        if let topic = text(Self.topic), let partition = text(Self.partition).flatMap({ Int32($0) }), let offset = text(Self.offset).flatMap({ Int64($0) }) {
+            return Provenance(topic: topic, partition: partition, offset: offset)
         }
-        if let topic, let partition, let offset { return Provenance(topic: topic, partition: partition, offset: offset) }
         return record.provenance
     }
 }

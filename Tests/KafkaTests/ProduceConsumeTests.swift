@@ -141,20 +141,28 @@ struct ProduceConsumeTests {
         let producer = try KafkaProducer(properties: try TestBroker.producerProperties())
         var batch = OutgoingBatch()
         batch.append(topic: try producer.topic(topicName), key: Array("the-key".utf8), value: Array("v".utf8),
-                     headers: [("reason", Array("bad json".utf8)), ("bin", [0, 255, 7])], timestampMs: 1_700_000_000_123)
+                     headers: [("reason", Array("bad json".utf8)), ("bin", [0, 255, 7]), ("reason", Array("second".utf8)), ("empty", [])],
+                     timestampMs: 1_700_000_000_123)
         batch.append(topic: try producer.topic(topicName), key: nil as [UInt8]?, value: nil as [UInt8]?)
         try producer.send(batch)
         try producer.flush()
         let consumer = try KafkaConsumer(properties: try TestBroker.properties(["group.id": TestBroker.uniqueName("h")]))
         try consumer.assign([TopicPartition(topicName, 0): 0])
         var copies: [(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8])], ts: Int64?)] = []
+        // One header looked up by name, as handlers do: the last of a repeated name, [] for an empty value, nil when absent.
+        var lookedUp: [[UInt8]?] = []
         try consumer.pollUntil(timeout: .seconds(20), { b, _ in
-            for m in b { copies.append((m.keyBytes, m.valueBytes, m.headers, m.timestampMs)) }
+            for m in b {
+                copies.append((m.keyBytes, m.valueBytes, m.headers, m.timestampMs))
+                lookedUp += [m.header("reason"), m.header("bin"), m.header("empty"), m.header("absent"), m.header("reaso")]
+            }
         }, until: { copies.count == 2 })
         try #require(copies.count == 2)
         #expect(copies[0].key == Array("the-key".utf8))
-        #expect(copies[0].headers.map(\.name) == ["reason", "bin"])
+        #expect(copies[0].headers.map(\.name) == ["reason", "bin", "reason", "empty"])
         #expect(copies[0].headers[1].value == [0, 255, 7])
+        #expect(lookedUp[0..<5] == [Array("second".utf8), [0, 255, 7], [], nil, nil])
+        #expect(lookedUp[5..<10].allSatisfy { $0 == nil })
         #expect(copies[0].ts == 1_700_000_000_123)
         #expect(copies[1].key == nil && copies[1].value == nil)
     }
