@@ -65,7 +65,8 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "sensitivity-worker", dependencies: ["Sensitivity", "WorkerRuntime"]),
-        .testTarget(name: "SensitivityTests", dependencies: ["Sensitivity", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Enrichment", "Generator"]),
+        .testTarget(name: "SensitivityTests", dependencies: ["Sensitivity", "WorkerRuntime", "Codec", "ReferenceData", "TestSupport", "Enrichment", "Generator"],
+                    resources: [.copy("Fixtures")]),
 
         // fraud-worker: explainable customs risk scores that learn from inspection outcomes.
         .target(name: "Fraud", dependencies: [
