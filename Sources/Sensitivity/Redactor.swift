@@ -9,9 +9,13 @@ public struct Redactor: Sendable {
     let masker = FreeTextMasker()
     static let consigneeKnown: Set<String> = ["name", "street", "email", "phone", "postal_code", "city", "country"]
 
+    /// Per record kind, how to redact on the bytes (none: that kind's rules need the tree).
+    let plans: [String: RedactionPlan]
+
     public init(policy: SensitivityPolicy, pseudonymizer: Pseudonymizer) {
         self.policy = policy
         self.pseudonymizer = pseudonymizer
+        plans = policy.records.compactMapValues { RedactionPlan(rules: $0) }
     }
 
     /// `kind`: `parcel` or `declaration` (the policy's record sections).
@@ -62,17 +66,49 @@ public struct Redactor: Sendable {
             }
             record["consignee"] = .object(members)
         }
-        let classes = Array(Set(fields.flatMap(\.1))).sorted()
         if let upstream = record["source"] { record["upstream_source"] = upstream }
         record["source"] = .object([.init("topic", .string(source.topic)), .init("partition", .number(String(source.partition))),
                                     .init("offset", .number(String(source.offset)))])
-        record["pseudonymisation"] = .object([.init("key_id", .string(pseudonymizer.keyID)), .init("algorithm", .string("HMAC-SHA256"))])
-        record["sensitivity"] = .object([
-            .init("level", .string(policy.level(of: classes))),
-            .init("classes", .array(classes.map { .string($0) })),
-            .init("fields", .array(fields.map { .object([.init("path", .string($0.0)), .init("classes", .array($0.1.map { .string($0) }))]) })),
-            .init("policy_version", .string(policy.version)),
-        ])
+        // The notes have one definition, `writeNotes`; read back here (this is the rare path).
+        var w = JSONWriter()
+        w.beginObject()
+        writeNotes(fields: fields, to: &w)
+        w.endObject()
+        guard case .object(let notes)? = w.withBytes({ try? JSONValue(json: $0) }) else { preconditionFailure("writeNotes wrote invalid JSON") }
+        for note in notes { record[note.key] = note.value }
+    }
+
+    /// What every redacted record says about itself, as its last two members: the pseudonyms'
+    /// key and algorithm, and its classification (`fields`: each field the policy reached, with
+    /// its classes).
+    func writeNotes(fields: [(String, [String])], to w: inout JSONWriter) {
+        let classes = Array(Set(fields.flatMap(\.1))).sorted()
+        w.key("pseudonymisation")
+        w.beginObject()
+        w.key("key_id"); w.string(pseudonymizer.keyID)
+        w.key("algorithm"); w.string("HMAC-SHA256")
+        w.endObject()
+        w.key("sensitivity")
+        w.beginObject()
+        w.key("level"); w.string(policy.level(of: classes))
+        w.key("classes"); Self.writeStrings(classes, to: &w)
+        w.key("fields")
+        w.beginArray()
+        for (path, classes) in fields {
+            w.beginObject()
+            w.key("path"); w.string(path)
+            w.key("classes"); Self.writeStrings(classes, to: &w)
+            w.endObject()
+        }
+        w.endArray()
+        w.key("policy_version"); w.string(policy.version)
+        w.endObject()
+    }
+
+    static func writeStrings(_ strings: [String], to w: inout JSONWriter) {
+        w.beginArray()
+        for s in strings { w.string(s) }
+        w.endArray()
     }
 
     /// The region part of a postcode: its first two letters or digits ("75001" → "75",

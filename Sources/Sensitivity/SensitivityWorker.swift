@@ -34,9 +34,9 @@ final class SensitivityHandler: StreamHandler {
             // Typed decode first: a malformed record is a dead letter, not a half-redacted one.
             let key: String
             if isParcel { key = try ParcelEvent(json: value).parcelID } else { key = try CustomsDeclaration(json: value).declarationID }
-            var tree = try JSONValue(json: value)
-            redactor.redact(&tree, kind: isParcel ? "parcel" : "declaration", source: record.provenance, withContact: isParcel)
-            context.emit(topic: isParcel ? topics.parcelsOut : topics.declarationsOut, key: key) { w in tree.encode(to: &w) }
+            try context.emit(topic: isParcel ? topics.parcelsOut : topics.declarationsOut, key: key) { (w: inout JSONWriter) throws(DecodeError) in
+                try redactor.redact(json: value, kind: isParcel ? "parcel" : "declaration", source: record.provenance, withContact: isParcel, into: &w)
+            }
         default:
             throw DecodeError("unexpected input topic \(record.topic)")
         }

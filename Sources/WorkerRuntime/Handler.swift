@@ -116,11 +116,11 @@ public final class HandlerContext {
         lateReason = nil
     }
 
-    /// Emits a JSON record written in place.
-    public func emit(topic: String, key: String?, partition: Int32? = nil, headers: [(String, [UInt8])] = [],
-                     _ write: (inout JSONWriter) -> Void) {
+    /// Emits a JSON record written in place; nothing when `write` throws.
+    public func emit<Failure: Error>(topic: String, key: String?, partition: Int32? = nil, headers: [(String, [UInt8])] = [],
+                                     _ write: (inout JSONWriter) throws(Failure) -> Void) throws(Failure) {
         writer.removeAll()
-        write(&writer)
+        try write(&writer)
         outputs.append(OutputRecord(topic: topic, partition: partition, key: key.map { Array($0.utf8) }, value: writer.bytes, headers: headers))
     }
 

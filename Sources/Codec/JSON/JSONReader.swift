@@ -32,6 +32,18 @@ public struct JSONKey {
     public var string: String {
         decoded ?? String(decoding: UnsafeRawBufferPointer(start: start, count: count), as: UTF8.self)
     }
+
+    /// Whether the key reads `utf8` (compared without allocating).
+    @inlinable
+    public func matches(_ utf8: [UInt8]) -> Bool {
+        if let decoded { return decoded.utf8.elementsEqual(utf8) }
+        return count == utf8.count && utf8.withUnsafeBytes { memcmp(start, $0.baseAddress!, count) == 0 }
+    }
+
+    /// Whether the key is valid UTF-8 (a key with escapes was checked when it was decoded).
+    public var isValidUTF8: Bool {
+        decoded != nil || Codec.isValidUTF8(UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: count))
+    }
 }
 
 /// A strict, allocation-light pull parser over UTF-8 JSON bytes (RFC 8259).

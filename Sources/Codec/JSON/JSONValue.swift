@@ -121,12 +121,12 @@ public indirect enum JSONValue: Equatable, Sendable {
 
     /// A parsed `a.b[].c` path.
     public struct Path: Sendable, Equatable {
-        struct Step: Sendable, Equatable {
-            let key: String
+        public struct Step: Sendable, Equatable {
+            public let key: String
             /// `key[]`: every element of the array at `key`.
-            let each: Bool
+            public let each: Bool
         }
-        let steps: [Step]
+        public let steps: [Step]
         public let text: String
 
         public init(_ text: String) {
@@ -156,6 +156,39 @@ public indirect enum JSONValue: Equatable, Sendable {
             members[i].value = .array(items)
         } else {
             members[i].value.update(rest, prefix: here, body)
+        }
+    }
+}
+
+extension JSONReader {
+    /// The byte range of the next value, skipped and checked as `JSONValue(from:)` reads it (a
+    /// repeated key in any object inside is an error there too), for copying it as it is. Nil
+    /// when a key inside is not valid UTF-8: `JSONValue` repairs such a key, so a copy of the
+    /// bytes would not be what it reads.
+    public mutating func checkedRawValueRange() throws(DecodeError) -> Range<Int>? {
+        skipWhitespace()
+        let start = index
+        return try skipValueCheckingKeys() ? start..<index : nil
+    }
+
+    mutating func skipValueCheckingKeys() throws(DecodeError) -> Bool {
+        switch peekKind() {
+        case .object:
+            var keys = KeyHashes()
+            var copyable = true
+            try readObject { r, key throws(DecodeError) in
+                if !key.isValidUTF8 { copyable = false }
+                try keys.insert(key)
+                if try !r.skipValueCheckingKeys() { copyable = false }
+            }
+            return copyable
+        case .array:
+            var copyable = true
+            try readArray { r, _ throws(DecodeError) in if try !r.skipValueCheckingKeys() { copyable = false } }
+            return copyable
+        default:
+            try skipValue()
+            return true
         }
     }
 }

@@ -35,6 +35,20 @@ public struct JSONWriter: ~Copyable {
         try body(UnsafeRawBufferPointer(start: base, count: length))
     }
 
+    /// Where the writer stands; `rewind(to:)` discards what was written after it.
+    public struct Mark: Sendable {
+        let length: Int, hasElement: UInt64, depth: Int, afterKey: Bool
+    }
+
+    public var mark: Mark { Mark(length: length, hasElement: hasElement, depth: depth, afterKey: afterKey) }
+
+    public mutating func rewind(to mark: Mark) {
+        length = mark.length
+        hasElement = mark.hasElement
+        depth = mark.depth
+        afterKey = mark.afterKey
+    }
+
     /// Starts over, keeping the buffer.
     public mutating func removeAll() {
         length = 0
@@ -128,6 +142,17 @@ public struct JSONWriter: ~Copyable {
         separator()
         put(UInt8(ascii: "\""))
         put(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        put(UInt8(ascii: "\""))
+        put(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    /// A key as read (a valid UTF-8 key without escapes is copied, needing none; see `JSONKey.isValidUTF8`).
+    public mutating func key(_ key: JSONKey) {
+        guard key.decoded == nil else { return self.key(key.decoded!) }
+        separator()
+        put(UInt8(ascii: "\""))
+        put(UnsafeBufferPointer(start: key.start.assumingMemoryBound(to: UInt8.self), count: key.count))
         put(UInt8(ascii: "\""))
         put(UInt8(ascii: ":"))
         afterKey = true

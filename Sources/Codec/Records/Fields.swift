@@ -16,14 +16,12 @@ struct FieldSet {
 
 /// Keys of one object seen so far, as 64-bit FNV-1a hashes (no allocation per key): a repeated
 /// key is an error. Objects of a record have tens of keys, so a linear scan is the fast path.
-@usableFromInline
-struct KeyHashes {
+public struct KeyHashes {
     @usableFromInline var hashes: [UInt64] = []
 
-    @usableFromInline init() {}
+    public init() {}
 
-    @usableFromInline
-    mutating func insert(_ key: JSONKey) throws(DecodeError) {
+    public mutating func insert(_ key: JSONKey) throws(DecodeError) {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         if let decoded = key.decoded {
             for b in decoded.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
