@@ -50,8 +50,25 @@ public struct FreeTextMasker: Sendable {
         /// `value` folded, in its word order and reversed ("Dupont Marie"); fewer than 3 units
         /// would match too much.
         static func variants(of value: String) -> [[Character]] {
-            // Folding works character by character, so each word is folded once for both orders.
-            let words = value.split(whereSeparator: { !FreeTextMasker.isWordCharacter(FreeTextMasker.unit($0)) }).map { FreeTextMasker.folded(Array($0)).units }
+            // Words (runs of letters and digits) folded in one pass over the characters, each
+            // word once for both orders.
+            var words: [[Character]] = [], word: [Character] = [], inWord = false
+            for ch in value {
+                if let a = ch.asciiValue {
+                    let u = FreeTextMasker.unit(ch)
+                    if FreeTextMasker.isWordCharacter(u) {
+                        word.append(FreeTextMasker.isUppercase(a) ? Character(Unicode.Scalar(a + 32)) : ch)
+                        inWord = true
+                        continue
+                    }
+                } else if FreeTextMasker.isWordCharacter(FreeTextMasker.unit(ch)) {
+                    word += FreeTextMasker.foldedUnits(of: ch)
+                    inWord = true
+                    continue
+                }
+                if inWord { words.append(word); word = []; inWord = false }
+            }
+            if inWord { words.append(word) }
             guard !words.isEmpty else { return [] }
             let forward = Array(words.joined()), backward = Array(words.reversed().joined())
             return (forward == backward ? [forward] : [forward, backward]).filter { $0.count >= 3 }
@@ -361,14 +378,30 @@ public struct FreeTextMasker: Sendable {
                 else if (a >= 97 && a <= 122) || (a >= 48 && a <= 57) { units.append(ch); index.append(i) }
                 continue
             }
-            let f = String(ch).folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: nil)
-            for u in f where u.isLetter || u.isNumber {
+            for u in foldedUnits(of: ch) {
                 units.append(u)
                 index.append(i)
             }
         }
         return (units, index)
     }
+
+    /// The letters and digits of one character, folded (Foundation's folding).
+    static func foldedUnits(of ch: Character) -> [Character] {
+        // Latin letters with accents (most non-ASCII in EU names): folded once, then looked up.
+        if ch.unicodeScalars.count == 1, let v = ch.unicodeScalars.first?.value, v >= latinFolds.first, v < latinFolds.first + UInt32(latinFolds.units.count) {
+            return latinFolds.units[Int(v - latinFolds.first)]
+        }
+        return foldedByFoundation(ch)
+    }
+
+    static func foldedByFoundation(_ ch: Character) -> [Character] {
+        Array(String(ch).folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: nil)).filter { $0.isLetter || $0.isNumber }
+    }
+
+    /// `foldedByFoundation` of U+0080 to U+024F (Latin-1 Supplement, Latin Extended-A and -B),
+    /// made once: folding each accented letter of a name anew was a third of preparing it.
+    static let latinFolds: (first: UInt32, units: [[Character]]) = (0x80, (UInt32(0x80)..<0x250).map { foldedByFoundation(Character(Unicode.Scalar($0)!)) })
 
     /// `folded` of a plain ASCII text.
     static func foldedASCII(_ c: [UInt8]) -> (units: [UInt8], index: [Int]) {
