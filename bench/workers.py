@@ -202,6 +202,8 @@ class Bench:
         proc = subprocess.Popen(wrap + [os.path.join(self.bin, binary)], env=env, cwd=ROOT, stdout=logfile, stderr=subprocess.STDOUT)
         pid = worker_pid(proc.pid, binary) if perf else proc.pid
         url = f"http://127.0.0.1:{port}/metrics"
+        broker = broker_pid(self.state)
+        broker_cpu_before = cpu_seconds(broker) if broker else None
         started = time.monotonic()
         first = last_change = None
         prev, prev_at = None, None
@@ -249,12 +251,15 @@ class Bench:
                     continue
                 time.sleep(POLL)
             rss_kib, cpu_s = proc_stats(pid)
+            broker_cpu_s = cpu_seconds(broker) - broker_cpu_before if broker else None
             seconds = last_change - first
             result = {"label": label, "worker": binary, "mode": mode, "group": group, "input_topics": inputs,
                       "records": consumed, "seconds": round(seconds, 3),
                       "records_per_s": round(consumed / seconds) if seconds > 0 else None,
                       "records_out": {t: n for t, n in rout.items()}, "peak_rss_mib": round(rss_kib / 1024, 1),
                       "cpu_s_per_million": round(cpu_s / consumed * 1e6, 2) if consumed else None,
+                      # the broker's CPU over the worker's life (it serves nothing else meanwhile): shares the two cores
+                      "broker_cpu_s_per_million": round(broker_cpu_s / consumed * 1e6, 2) if consumed and broker_cpu_s is not None else None,
                       "transactions": metrics.get("txn", {}), "dead_letters": metrics.get("dlq", 0),
                       # where the time goes inside the worker: a record's age when its handler runs, and each commit (the loop stalls)
                       "record_age": histogram_summary(since(metrics, baseline, "cargowatch_record_latency_seconds")),
@@ -626,7 +631,9 @@ class Bench:
                              "peer_per_s": p, "vs_peer": round(w / p, 2) if w and p else None,
                              "peak_rss_mib": median("worker", stage["worker"], mode, "peak_rss_mib"),
                              "cpu_s_per_million": median("worker", stage["worker"], mode, "cpu_s_per_million"),
-                             "ceiling_cpu_s_per_million": median("ceiling", stage["worker"], mode, "cpu_s_per_million")})
+                             "broker_cpu_s_per_million": median("worker", stage["worker"], mode, "broker_cpu_s_per_million"),
+                             "ceiling_cpu_s_per_million": median("ceiling", stage["worker"], mode, "cpu_s_per_million"),
+                             "ceiling_broker_cpu_s_per_million": median("ceiling", stage["worker"], mode, "broker_cpu_s_per_million")})
             if stage["worker"] == "enrichment":
                 for mode in MODES:
                     rows.append({"worker": "enrichment_peer.py", "mode": mode, "records": None,
@@ -728,13 +735,29 @@ def wait_ready(base, proc, timeout):
     raise RuntimeError("worker not ready")
 
 
+def broker_pid(state):
+    """The local broker's pid (ops/broker's pid file), or None (an outside broker: its CPU is not measured)."""
+    for d in (os.environ.get("CARGOWATCH_STATE"), state, os.path.dirname(state)):
+        try:
+            with open(os.path.join(d, "broker.pid")) as f:
+                pid = int(f.read().split()[0])
+            os.kill(pid, 0)
+            return pid
+        except (TypeError, OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
 def proc_stats(pid):
     with open(f"/proc/{pid}/status") as f:
         hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return hwm, (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+    return hwm, cpu_seconds(pid)
 
 
 def stop(proc):
@@ -863,11 +886,15 @@ def fmt(x, spec="{:,.0f}"):
 
 def print_table(rows, latency):
     print()
-    print(f"{'worker':<22}{'mode':<15}{'records':>9}{'rec/s':>10}{'ceiling':>10}{'vs ceil':>9}{'peer':>9}{'vs peer':>9}{'RSS MiB':>9}{'CPU s/M':>9}")
+    print(f"{'worker':<22}{'mode':<15}{'records':>9}{'rec/s':>10}{'ceiling':>10}{'vs ceil':>9}{'peer':>9}{'vs peer':>9}{'RSS MiB':>9}{'CPU s/M':>9}"
+          f"{'broker':>8}{'ceil brk':>9}")
     for r in rows:
         print(f"{r['worker']:<22}{r['mode']:<15}{fmt(r['records']):>9}{fmt(r['records_per_s']):>10}{fmt(r['ceiling_per_s']):>10}"
               f"{fmt(r['vs_ceiling'], '{:.0%}'):>9}{fmt(r['peer_per_s']):>9}{fmt(r['vs_peer'], '{:.2f}x'):>9}"
-              f"{fmt(r['peak_rss_mib'], '{:.0f}'):>9}{fmt(r['cpu_s_per_million'], '{:.1f}'):>9}")
+              f"{fmt(r['peak_rss_mib'], '{:.0f}'):>9}{fmt(r['cpu_s_per_million'], '{:.1f}'):>9}"
+              f"{fmt(r.get('broker_cpu_s_per_million'), '{:.1f}'):>8}{fmt(r.get('ceiling_broker_cpu_s_per_million'), '{:.1f}'):>9}")
+    print("(CPU s/M: the worker's CPU seconds per million input records; broker, ceil brk: the broker's, while the worker and "
+          "while its ceiling ran)")
     for lt in latency:
         print(f"latency {lt['worker']} {lt['mode']} at {lt['offered_rate']}/s for {lt['duration']}: "
               f"p50 {lt['p50_ms']} ms, p99 {lt['p99_ms']} ms, p99.9 {lt['p999_ms']} ms, max {lt['max_ms']} ms "

@@ -25,7 +25,9 @@ public enum ConfigDocs {
             "and a message naming the key and where it came from. `--print-config` shows the effective",
             "values and their sources; secrets are never printed or logged.",
             "",
-            "Fleet defaults for librdkafka: " + RuntimeSettings.kafkaDefaults.sorted { $0.key < $1.key }.map { "`\($0.key)=\($0.value)`" }.joined(separator: ", ") + ".",
+            "Fleet defaults for librdkafka: " + RuntimeSettings.kafkaDefaults.sorted { $0.key < $1.key }.map { "`\($0.key)=\($0.value)`" }.joined(separator: ", ") + ";",
+            "for the workers' consumers also " + RuntimeSettings.consumerDefaults.sorted { $0.key < $1.key }.map { "`\($0.key)=\($0.value)`" }.joined(separator: ", ")
+                + " (and `queued.max.messages.kbytes` from `consumer.prefetch_kbytes`).",
             "",
             "## Every worker",
             "",

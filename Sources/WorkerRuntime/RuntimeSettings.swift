@@ -44,6 +44,16 @@ public enum RuntimeSettings {
         // upstream producers are Java.
         "partitioner": "murmur2_random",
     ]
+
+    /// librdkafka defaults of the workers' consumers, also overridden by `KAFKA_*` or `kafka:`
+    /// (`queued.max.messages.kbytes` comes from `consumer.prefetch_kbytes`).
+    public static let consumerDefaults: [String: String] = [
+        "auto.offset.reset": "earliest",
+        // When the prefetch queue is full, librdkafka waits this long before fetching that
+        // partition again. Its default, 1 s, is longer than a 16 MiB queue takes to drain: the
+        // sensitivity-worker stalled for data, 20-40 % below its speed (BENCHMARKS.md, session 12).
+        "fetch.queue.backoff.ms": "100",
+    ]
 }
 
 /// The typed view of the common settings.

@@ -266,7 +266,7 @@ final class StreamTask: @unchecked Sendable {
         consumerProps["isolation.level"] = "read_committed"
         consumerProps["enable.auto.commit"] = "false"
         consumerProps["partition.assignment.strategy"] = definition.assignor
-        if consumerProps["auto.offset.reset"] == nil { consumerProps["auto.offset.reset"] = "earliest" }
+        for (key, value) in RuntimeSettings.consumerDefaults where consumerProps[key] == nil { consumerProps[key] = value }
         if consumerProps["queued.max.messages.kbytes"] == nil { consumerProps["queued.max.messages.kbytes"] = String(options.prefetchKBytes) }
         consumerProps.removeValue(forKey: "partitioner")  // a producer property
         consumer = try KafkaConsumer(properties: consumerProps)
