@@ -478,9 +478,7 @@ public enum FraudWorker {
             Setting("fraud.topics.declarations_in", .name, default: Catalogue.customsEnriched, "Enriched declarations to score."),
             Setting("fraud.topics.inspections_in", .name, default: Catalogue.customsInspections, "Inspection outcomes to learn from."),
             Setting("fraud.topics.risk_out", .name, default: Catalogue.customsRisk, "Risk scores."),
-        ],
-        // CPU-bound: a quarter of librdkafka's prefetch keeps up and saves about 65 MiB (BENCHMARKS.md).
-        prefetchKBytes: 16_384
+        ]
     ) { config, options in
         let key = try PseudonymKey.load(config)
         let path = try PolicyFile.locate("fraud.yaml", configured: config.string("fraud.policy"), key: "fraud.policy", referenceDir: options.referenceDirectory)

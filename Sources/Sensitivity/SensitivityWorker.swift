@@ -65,9 +65,7 @@ public enum SensitivityWorker {
             Setting("sensitivity.topics.parcels_out", .name, default: Catalogue.parcelsRedacted, "PII-free parcel events."),
             Setting("sensitivity.topics.declarations_out", .name, default: Catalogue.customsRedacted, "PII-free declarations."),
             Setting("sensitivity.topics.access_out", .name, default: Catalogue.accessTagged, "Tagged access events."),
-        ],
-        // CPU-bound: a quarter of librdkafka's prefetch keeps up and saves about 65 MiB (BENCHMARKS.md).
-        prefetchKBytes: 16_384
+        ]
     ) { config, options in
         let key = try PseudonymKey.load(config)
         let policyPath = try PolicyFile.locate("sensitivity.yaml", configured: config.string("sensitivity.policy"), key: "sensitivity.policy", referenceDir: options.referenceDirectory)

@@ -3,7 +3,7 @@ import FleetConfig
 
 /// Settings every worker has. A worker's own settings come after these in its spec.
 public enum RuntimeSettings {
-    public static func common(worker: String, httpPort: Int, prefetchKBytes: Int = librdkafkaPrefetchKBytes) -> [Setting] {
+    public static func common(worker: String, httpPort: Int, prefetchKBytes: Int = defaultPrefetchKBytes) -> [Setting] {
         let short = Catalogue.shortName(worker)
         return [
             Setting("http.port", .int(1...65535), default: String(httpPort), "Port of /healthz, /readyz and /metrics."),
@@ -16,7 +16,7 @@ public enum RuntimeSettings {
             Setting("batch.max_records", .int(1...100_000), default: "5000", "Most records taken from one poll."),
             Setting("batch.max_wait", .duration(.milliseconds(1)...(.seconds(10))), default: "50ms", "Longest a poll waits when no record is queued; it returns as soon as there is one, with whatever else is queued (up to batch.max_records)."),
             Setting("consumer.prefetch_kbytes", .int(1024...2_097_151), default: String(prefetchKBytes),
-                    "How much each of the worker's consumers prefetches (librdkafka queued.max.messages.kbytes, unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES is set): most of a worker's memory. CPU-bound workers need little; fast ones starve with little (BENCHMARKS.md)."),
+                    "How much each of the worker's consumers prefetches (librdkafka queued.max.messages.kbytes, unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES is set): much of a worker's memory. It must hold more than fetch.queue.backoff.ms (100 ms) of input: raise it for a worker that reads faster than about 80 MB/s (BENCHMARKS.md)."),
             Setting("commit.interval", .duration(.milliseconds(1)...(.seconds(60))), default: "100ms",
                     "How often a transaction is committed (exactly_once) or offsets are committed (at_least_once)."),
             Setting("record.max_bytes", .int(1024...(64 << 20)), default: String(1 << 20), "Larger input records go to the dead-letter topic unread, with their first 64 KiB and their size (cw.dlq.original-bytes)."),
@@ -34,8 +34,11 @@ public enum RuntimeSettings {
         ]
     }
 
-    /// librdkafka's own default of queued.max.messages.kbytes.
-    public static let librdkafkaPrefetchKBytes = 65_536
+    /// What a worker's consumer prefetches (queued.max.messages.kbytes), unless its definition
+    /// says otherwise. With the 100 ms fetch backoff (`consumerDefaults`), 8 MiB kept every worker
+    /// and the passthrough fed on the local broker, for 30-80 MiB less than librdkafka's 64 MiB;
+    /// 4 MiB halved the fast stages (BENCHMARKS.md, session 12).
+    public static let defaultPrefetchKBytes = 8_192
 
     /// librdkafka defaults of the fleet; any `KAFKA_*` variable or `kafka:` entry overrides them.
     public static let kafkaDefaults: [String: String] = [

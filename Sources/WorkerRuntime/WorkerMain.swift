@@ -20,7 +20,7 @@ public struct WorkerDefinition: Sendable {
     public let tasks: @Sendable (LoadedConfig, RuntimeOptions) throws -> [TaskDefinition]
 
     public init(name: String, defaultHTTPPort: Int, settings: [Setting], usesReferenceData: Bool = true,
-                prefetchKBytes: Int = RuntimeSettings.librdkafkaPrefetchKBytes,
+                prefetchKBytes: Int = RuntimeSettings.defaultPrefetchKBytes,
                 tasks: @escaping @Sendable (LoadedConfig, RuntimeOptions) throws -> [TaskDefinition]) {
         self.name = name
         self.defaultHTTPPort = defaultHTTPPort
