@@ -111,7 +111,7 @@ struct RedactionPass {
             w.key(key)
             if key == "source" {
                 upstream = try copyableRange(&r)
-                Self.writeSource(source, to: &w)
+                source.encode(to: &w)
             } else if key == "consignee" && r.peekKind() == .object {
                 try consignee(&r, &w, node: plan.nodes[0].member(key), withContact: withContact)
             } else {
@@ -125,18 +125,10 @@ struct RedactionPass {
             w.raw(UnsafeRawBufferPointer(rebasing: json[upstream]))
         } else {
             w.key("source")
-            Self.writeSource(source, to: &w)
+            source.encode(to: &w)
         }
         fields.sort { $0.order < $1.order }
         redactor.writeNotes(fields: fields.map { ($0.path, $0.classes) }, to: &w)
-        w.endObject()
-    }
-
-    static func writeSource(_ source: Provenance, to w: inout JSONWriter) {
-        w.beginObject()
-        w.key("topic"); w.string(source.topic)
-        w.key("partition"); w.int(source.partition)
-        w.key("offset"); w.int(source.offset)
         w.endObject()
     }
 

@@ -67,15 +67,16 @@ public struct Redactor: Sendable {
             record["consignee"] = .object(members)
         }
         if let upstream = record["source"] { record["upstream_source"] = upstream }
-        record["source"] = .object([.init("topic", .string(source.topic)), .init("partition", .number(String(source.partition))),
-                                    .init("offset", .number(String(source.offset)))])
-        // The notes have one definition, `writeNotes`; read back here (this is the rare path).
+        // `source` and the notes are written as the bytes path writes them (`Provenance.encode`,
+        // `writeNotes`), then read back: the tree is the rare path.
         var w = JSONWriter()
         w.beginObject()
+        w.key("source")
+        source.encode(to: &w)
         writeNotes(fields: fields, to: &w)
         w.endObject()
-        guard case .object(let notes)? = w.withBytes({ try? JSONValue(json: $0) }) else { preconditionFailure("writeNotes wrote invalid JSON") }
-        for note in notes { record[note.key] = note.value }
+        guard case .object(let written)? = w.withBytes({ try? JSONValue(json: $0) }) else { preconditionFailure("the JSON writer wrote invalid JSON") }
+        for member in written { record[member.key] = member.value }
     }
 
     /// What every redacted record says about itself, as its last two members: the pseudonyms'
