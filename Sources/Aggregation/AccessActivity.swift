@@ -65,7 +65,10 @@ struct ActivityWindow {
 
     static let maxResources = 10_000
 
-    var counts: TrailingCounts { TrailingCounts(personal: Int64(personalIDs.count), flows: Int64(flowResources.count), denied: denied) }
+    var counts: TrailingCounts {
+        TrailingCounts(personal: Int64(personalIDs.count), flows: Int64(flowResources.count), denied: denied,
+                       exported: sensitiveExported, exports: sensitiveExports)
+    }
 
     mutating func add(_ a: TaggedAccess) {
         org = a.log.principal.org
@@ -196,19 +199,24 @@ enum Metric: Int, CaseIterable {
     var clip: Double? { self == .offHoursSession ? nil : 2.5 }
 }
 
-/// What one window (or the trailing span) counts for the harvest rules and DENIED_BURST: distinct
-/// personal-data records read one by one, distinct flow reports and manifests pulled, denied requests.
+/// What one window (or the trailing span) counts for the harvest rules, DENIED_BURST and
+/// BULK_EXPORT: distinct personal-data records read one by one, distinct flow reports and
+/// manifests pulled, denied requests, sensitive records exported and in how many exports.
 struct TrailingCounts: Equatable {
     var personal: Int64 = 0
     var flows: Int64 = 0
     var denied: Int64 = 0
+    var exported: Int64 = 0
+    var exports: Int64 = 0
 }
 
 /// What the access task knows about one principal, learned from its own stream.
 struct PrincipalProfile {
     var firstSeen: Int64 = .max
     var windows: Int64 = 0
-    /// Sessions seen, and how many of them began outside working hours: the principal's habit.
+    /// Earlier sessions, and how many of them began outside working hours: the principal's habit.
+    /// A session counts when the next one begins, and not at all if it began off hours and raised
+    /// an alert: an attacker's night (or weekend) must not teach the profile that this principal works then.
     var sessions: Int64 = 0
     var offHoursSessions: Int64 = 0
     var baselines = Array(repeating: Baseline(), count: Metric.allCases.count)
@@ -230,6 +238,10 @@ struct PrincipalProfile {
     var sessionStart: Int64 = .min
     var sessionBeganOffHours = false
     var sessionOffHoursSensitive: Int64 = 0
+    /// Whether the current session is still to be counted in the habit (false in a profile written
+    /// before session 13, whose current session was counted when it began), and whether it raised an alert.
+    var sessionPending = false
+    var sessionAlerted = false
 
     func encode() -> [UInt8] {
         var w = BinaryStateWriter()
@@ -244,6 +256,10 @@ struct PrincipalProfile {
         w.int(lastActive); w.int(sessionStart); w.int(sessionBeganOffHours ? 1 : 0); w.int(sessionOffHoursSensitive)
         // Appended (session 9): a profile written before has none, and decodes with 0.
         for (_, v) in recentSorted { w.int(v.denied) }
+        // Appended (session 13): a profile written before has none of these, and decodes with
+        // false and no exports in the span.
+        w.int(sessionPending ? 1 : 0); w.int(sessionAlerted ? 1 : 0)
+        for (_, v) in recentSorted { w.int(v.exported); w.int(v.exports) }
         return w.bytes
     }
 
@@ -264,6 +280,10 @@ struct PrincipalProfile {
         }
         p.lastActive = try r.int(); p.sessionStart = try r.int(); p.sessionBeganOffHours = try r.int() != 0; p.sessionOffHoursSensitive = try r.int()
         if !r.isAtEnd { for k in recentKeys { p.recent[k]?.denied = try r.int() } }
+        if !r.isAtEnd {
+            p.sessionPending = try r.int() != 0; p.sessionAlerted = try r.int() != 0
+            for k in recentKeys { p.recent[k]?.exported = try r.int(); p.recent[k]?.exports = try r.int() }
+        }
         return p
     }
 }

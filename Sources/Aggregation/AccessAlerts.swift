@@ -27,7 +27,7 @@ public struct AlertSettings: Sendable {
     /// "Far above" on export sizes: `exportSigmas` log-scale standard deviations above the usual
     /// size of one export; the spread counts as at least `minLogSpread` (a principal whose exports
     /// are all alike is not alerted on the first one twice as big).
-    public var exportSigmas = 7.5
+    public var exportSigmas = 8.0
     public var minLogSpread = 0.5
     /// Sensitive exports of a principal before its own export-size baseline counts.
     public var minExports: Int64 = 5
@@ -36,8 +36,9 @@ public struct AlertSettings: Sendable {
     public var piiMinRecords: Int64 = 15
     /// FLOW_REPORT_HARVEST: fewest distinct flow reports or manifests pulled in `harvestSpanMs`.
     public var flowMinPulls: Int64 = 5
-    /// The trailing span the two harvest rules and DENIED_BURST count over: a harvest paced to
-    /// stay under a per-window threshold, or a probe that straddles two windows, still adds up.
+    /// The trailing span the two harvest rules, DENIED_BURST and BULK_EXPORT count over: a harvest
+    /// paced to stay under a per-window threshold, a dump cut into a few exports, or a probe that
+    /// straddles two windows, still adds up.
     public var harvestSpanMs: Int64 = 900_000
     /// DENIED_BURST: fewest denied requests in `harvestSpanMs`.
     public var deniedMin: Int64 = 20
@@ -117,20 +118,27 @@ struct AlertRules: Sendable {
         var sum = a.counts
         for (start, v) in p.recent where start >= from && start < window.start.millis {
             sum.personal += v.personal; sum.flows += v.flows; sum.denied += v.denied
+            sum.exported += v.exported; sum.exports += v.exports
         }
         return sum
     }
 
-    /// Sessions: a window after a gap of `sessionGapMs` begins a new one. Applied before the rules read the profile.
+    /// Sessions: a window after a gap of `sessionGapMs` begins a new one, and the one before joins
+    /// the habit (own and peer group's), unless it began off hours and raised an alert: counted, an
+    /// attacker's night would mask the next one. Applied before the rules read the profile.
     func observeSession(_ a: ActivityWindow, profile p: inout PrincipalProfile, peers: inout PeerGroup) {
         guard a.events > 0 else { return }
         if p.lastActive == .min || a.firstEvent - p.lastActive >= settings.sessionGapMs {
+            if p.sessionPending && !(p.sessionAlerted && p.sessionBeganOffHours) {
+                p.sessions += 1
+                if p.sessionBeganOffHours { p.offHoursSessions += 1 }
+                peers.add(.offHoursSession, p.sessionBeganOffHours ? 1 : 0, settings)
+            }
             p.sessionStart = a.firstEvent
             p.sessionBeganOffHours = a.firstEventOffHours
             p.sessionOffHoursSensitive = 0
-            p.sessions += 1
-            if a.firstEventOffHours { p.offHoursSessions += 1 }
-            peers.add(.offHoursSession, a.firstEventOffHours ? 1 : 0, settings)
+            p.sessionPending = true
+            p.sessionAlerted = false
         }
         p.sessionOffHoursSensitive += a.offHoursSensitive
         p.lastActive = max(p.lastActive, a.lastEvent)
@@ -154,15 +162,18 @@ struct AlertRules: Sendable {
         }
         if settings.enabled.contains(.bulkExport), a.sensitiveExports > 0 {
             // The principal's own usual export size once it has one, its peer group's until then.
+            // Exports add up over the trailing span: a dump cut into a few exports minutes apart
+            // is one bulk export, and a window boundary must not halve it.
             let m = Metric.exportSize.rawValue
             let own = warm && p.baselines[m].n >= settings.minExports ? p.baselines[m] : nil
             let peer = peers[m].n >= settings.minPeerWindows ? peers[m] : nil
             if let base = own ?? peer {
                 let t = max(Double(settings.bulkMinRecords), exp(base.mean + settings.exportSigmas * max(base.sd, settings.minLogSpread)))
-                if Double(a.sensitiveExported) >= t {
+                if Double(recent.exported) >= t {
                     alerts.append(Alert(rule: .bulkExport, severity: "high", window: window, evidence: [
-                        ("observed", .number(Double(a.sensitiveExported))), ("threshold", .number(t.rounded())),
-                        ("exports", .int(a.sensitiveExports)), ("usual_export_records", .number(exp(base.mean).rounded())),
+                        ("observed", .number(Double(recent.exported))), ("threshold", .number(t.rounded())),
+                        ("exports", .int(recent.exports)), ("span_minutes", .int(settings.harvestSpanMs / 60_000)),
+                        ("usual_export_records", .number(exp(base.mean).rounded())),
                         ("baseline", .text(own != nil ? "own" : "peer")), ("events", .int(a.events)),
                         ("distinct_resources", .int(Int64(a.resources.count))), ("peer_group", .text(a.org + "/" + a.role)),
                     ]))
@@ -225,7 +236,9 @@ struct AlertRules: Sendable {
     /// `offHoursMinSessions` sessions, its peer group's before (nil while neither has enough).
     /// A service that runs round the clock has one endless session, so it is never judged.
     func offHoursHabit(_ p: PrincipalProfile, _ peers: [Baseline]) -> (share: Double, own: Bool)? {
-        let earlier = p.sessions - 1, earlierOff = p.offHoursSessions - (p.sessionBeganOffHours ? 1 : 0)
+        // An older profile counted its current session when it began.
+        let current: Int64 = p.sessionPending ? 0 : 1
+        let earlier = p.sessions - current, earlierOff = p.offHoursSessions - (p.sessionBeganOffHours ? current : 0)
         if earlier >= settings.offHoursMinSessions { return (Double(earlierOff) / Double(earlier), true) }
         let peer = peers[Metric.offHoursSession.rawValue]
         return peer.n >= settings.minPeerSessions && earlier >= 1 ? (peer.mean, false) : nil
@@ -246,8 +259,17 @@ struct AlertRules: Sendable {
             p.baselines[m.rawValue].add(x, alpha: settings.alpha, clip: m.clip, floor: settings.minLogSpread)
             peers.add(m, x, settings)
         }
-        if a.sensitiveExports > 0 && !fired.contains(.bulkExport) {
-            add(.exportSize, log(max(1, Double(a.sensitiveExported) / Double(a.sensitiveExports))))
+        // Nor from a window of a session that raised an alert: the rest of an exfiltration, or
+        // a harvest's exports, would lift the usual size out of reach of the next bulk export.
+        if a.sensitiveExports > 0 && fired.isEmpty && !p.sessionAlerted {
+            // A size half-way to the threshold (on the log scale) is either an exfiltration still
+            // under it or a rare legitimate outlier: not the usual size. Learning it would lift the
+            // threshold out of reach of the next export, as clipping alone still did (by a tenth
+            // of the spread per such window).
+            let x = log(max(1, Double(a.sensitiveExported) / Double(a.sensitiveExports)))
+            let m = Metric.exportSize.rawValue
+            let judge = p.baselines[m].n >= settings.minExports ? p.baselines[m] : peers.baselines[m].n >= settings.minPeerWindows ? peers.baselines[m] : nil
+            if judge.map({ x - $0.mean < settings.exportSigmas / 2 * max($0.sd, settings.minLogSpread) }) ?? true { add(.exportSize, x) }
         }
         // A harvest stays in the trailing figures for a span after its alert: not a baseline either.
         func quiet(_ rule: AlertRule) -> Bool {
@@ -354,6 +376,7 @@ final class AccessActivityTracker: StreamHandler {
                 rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers)
                 roleWide.apply(peers.added, rules.settings, from: sessionMark)
                 if !alerts.contains(where: { $0.rule == .bulkExport }), let slow = rules.slowExfiltration(window, profile: profile) { alerts.append(slow) }
+                if !alerts.isEmpty { profile.sessionAlerted = true }
                 // A rule that keeps firing raises one alert per realert span; its figures stay out of the baselines all the same.
                 alerts.removeAll { rules.isRepeat($0.rule, window, profile) }
                 for alert in alerts {

@@ -157,13 +157,19 @@ struct AlertTests {
         let evidence = try #require(rig.alerts.first?["evidence"] as? [String: Any])
         #expect(evidence["observed"] as? Double == 28 && evidence["span_minutes"] as? Int == 15, "\(evidence)")
 
-        // A profile written before the denied counts were appended still decodes (as 0 denied).
+        // Profiles written before the appended fields still decode: before session 13 (no session
+        // flags, no exports in the span) and before session 9 (no denied counts either).
         var p = PrincipalProfile()
-        p.recent[boundary] = TrailingCounts(personal: 3, flows: 2, denied: 9)
+        p.recent[boundary] = TrailingCounts(personal: 3, flows: 2, denied: 9, exported: 500, exports: 2)
+        p.sessionPending = true; p.sessionAlerted = true
         let bytes = p.encode()
-        let old = try PrincipalProfile.decode(Array(bytes.dropLast(8)))
-        #expect(old.recent[boundary] == TrailingCounts(personal: 3, flows: 2, denied: 0))
-        #expect(try PrincipalProfile.decode(bytes).recent[boundary] == p.recent[boundary])
+        let session9 = try PrincipalProfile.decode(Array(bytes.dropLast(8 * 4)))
+        #expect(session9.recent[boundary] == TrailingCounts(personal: 3, flows: 2, denied: 9))
+        #expect(!session9.sessionPending && !session9.sessionAlerted)
+        let older = try PrincipalProfile.decode(Array(bytes.dropLast(8 * 5)))
+        #expect(older.recent[boundary] == TrailingCounts(personal: 3, flows: 2, denied: 0))
+        let now = try PrincipalProfile.decode(bytes)
+        #expect(now.recent[boundary] == p.recent[boundary] && now.sessionPending && now.sessionAlerted)
     }
 
     @Test("THIRD_COUNTRY_ACCESS from a country new to the principal; OFF_HOURS by a day worker but not by a round-the-clock service")
@@ -300,6 +306,70 @@ struct AlertTests {
         for m in stride(from: 17 * 60, to: 21 * 60, by: 1) { late.send(overtime, at: monday + 3 * 86_400_000 + Int64(m) * 60_000) }
         late.send(Access(), at: monday + 4 * 86_400_000 + 9 * 3_600_000)
         #expect(late.alerts.isEmpty, "\(late.alerts)")
+    }
+
+    @Test("A night that raised an alert does not teach the habit: the next night by the same principal alerts too")
+    func alertedSessionsStayOutOfTheHabit() {
+        let rig = AccessRig()
+        rig.habits(days: 3)  // Monday to Wednesday, one working session a day
+        var night = Access()
+        night.offHours = true
+        for i in 0..<5 { rig.send(night, at: day3 + 23 * 3_600_000 + Int64(i) * 30_000) }
+        rig.habits(days: 1, start: monday + 3 * 86_400_000)  // Thursday at work
+        for i in 0..<5 { rig.send(night, at: monday + 3 * 86_400_000 + 23 * 3_600_000 + Int64(i) * 30_000) }
+        rig.send(Access(), at: monday + 5 * 86_400_000)
+        // Counted, the first night would make one session in five begun off hours, over the 0.1 the rule allows.
+        #expect(rig.rules() == ["OFF_HOURS", "OFF_HOURS"], "\(rig.alerts)")
+        let second = rig.alerts.last?["evidence"] as? [String: Any]
+        #expect(second?["usual_off_hours_share"] as? Double == 0 && second?["baseline"] as? String == "own", "\(String(describing: second))")
+
+        // A profile written before session 13 counted its current session when it began: the habit leaves it out.
+        var p = PrincipalProfile()
+        p.sessions = 5; p.offHoursSessions = 1; p.sessionBeganOffHours = true
+        let rules = AlertRules(settings: AlertSettings()), peers = Array(repeating: Baseline(), count: Metric.allCases.count)
+        #expect(rules.offHoursHabit(p, peers)?.share == 0)
+        p.sessionPending = true
+        #expect(rules.offHoursHabit(p, peers)?.share == 0.2)
+    }
+
+    @Test("BULK_EXPORT adds up a dump cut into exports minutes apart; exports half-way to the threshold, or in a session that alerted, stay out of the usual size")
+    func bulkOverTheSpan() throws {
+        func exportSize(_ rig: AccessRig) throws -> Baseline {
+            let bytes = try #require(rig.h.store("profiles")?.get("u-anna"))
+            return try PrincipalProfile.decode(bytes).baselines[Metric.exportSize.rawValue]
+        }
+        var usual = Access()
+        usual.action = "export"  // 10–39 records every 10 minutes: the threshold is the 2,000-record minimum
+        let day4 = day3 + 86_400_000
+        var part = Access()
+        part.action = "export"; part.records = 1_200
+
+        let rig = AccessRig()
+        rig.habits(usual, days: 3)
+        rig.send(part, at: day4 + 10 * 3_600_000 + 60_000)  // 10:01 and 10:07: two windows, under 2,000 in each
+        rig.send(part, at: day4 + 10 * 3_600_000 + 7 * 60_000)
+        rig.send(Access(), at: day4 + 11 * 3_600_000)
+        #expect(rig.rules() == ["BULK_EXPORT"], "\(rig.alerts)")
+        let evidence = try #require(rig.alerts.first?["evidence"] as? [String: Any])
+        #expect(evidence["observed"] as? Double == 2_400 && evidence["exports"] as? Int == 2 && evidence["span_minutes"] as? Int == 15, "\(evidence)")
+        // The first part, far above the usual size but under the threshold, did not join it.
+        let spaced = AccessRig()
+        spaced.habits(usual, days: 3)
+        spaced.send(Access(), at: day4 + 9 * 3_600_000)  // closes day 3's windows
+        let before = try exportSize(spaced)
+        spaced.send(part, at: day4 + 10 * 3_600_000 + 60_000)
+        spaced.send(Access(), at: day4 + 10 * 3_600_000 + 7 * 60_000)
+        #expect(try exportSize(spaced).n == before.n && spaced.alerts.isEmpty, "\(spaced.alerts)")
+        // 16 minutes apart, outside one span: nothing.
+        spaced.send(part, at: day4 + 10 * 3_600_000 + 17 * 60_000)
+        spaced.send(Access(), at: day4 + 11 * 3_600_000)
+        #expect(spaced.alerts.isEmpty, "\(spaced.alerts)")
+
+        // After the alert, the session's usual-sized exports are not learned either.
+        let learned = try exportSize(rig)
+        rig.send(usual, at: day4 + 11 * 3_600_000 + 60_000)
+        rig.send(Access(), at: day4 + 11 * 3_600_000 + 10 * 60_000)
+        #expect(try exportSize(rig).n == learned.n)
     }
 
     @Test("SLOW_EXFILTRATION: a day of exports well over the daily baseline, no single window over the bulk threshold; once a day")
