@@ -15,6 +15,8 @@ public enum RuntimeSettings {
             Setting("instance.id", .string, default: "", "Stable id of this instance (default: host name); part of the transactional.id so a restart fences its predecessor at once."),
             Setting("batch.max_records", .int(1...100_000), default: "5000", "Most records taken from one poll."),
             Setting("batch.max_wait", .duration(.milliseconds(1)...(.seconds(10))), default: "50ms", "Longest a poll waits when no record is queued; it returns as soon as there is one, with whatever else is queued (up to batch.max_records)."),
+            Setting("batch.send_kbytes", .int(1...1_048_576), default: "4096",
+                    "A batch's outputs go to the producer whenever this many KiB have gathered, not all at once at its end: the buffer that gathers them keeps its largest size, and a batch of 5,000 large records came to 25 MB."),
             Setting("consumer.prefetch_kbytes", .int(1024...2_097_151), default: String(prefetchKBytes),
                     "How much each of the worker's consumers prefetches (librdkafka queued.max.messages.kbytes, unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES is set): much of a worker's memory. It must hold more than fetch.queue.backoff.ms (100 ms) of input: raise it for a worker that reads faster than about 80 MB/s (BENCHMARKS.md)."),
             Setting("commit.interval", .duration(.milliseconds(1)...(.seconds(60))), default: "100ms",
@@ -71,6 +73,7 @@ public struct RuntimeOptions: Sendable {
     public var instanceID: String
     public var maxBatch: Int
     public var maxWait: Duration
+    public var sendChunkBytes: Int
     public var prefetchKBytes: Int
     public var commitInterval: Duration
     public var maxRecordBytes: Int
@@ -93,6 +96,7 @@ public struct RuntimeOptions: Sendable {
         instanceID = instance.isEmpty ? RuntimeOptions.hostName() : instance
         maxBatch = config.int("batch.max_records")
         maxWait = config.duration("batch.max_wait")
+        sendChunkBytes = config.int("batch.send_kbytes") * 1024
         prefetchKBytes = config.int("consumer.prefetch_kbytes")
         commitInterval = config.duration("commit.interval")
         maxRecordBytes = config.int("record.max_bytes")

@@ -404,6 +404,12 @@ final class StreamTask: @unchecked Sendable {
             case .late(let reason):
                 try late(m, reason: reason)
             }
+            // Sent in pieces (batch.send_kbytes): 5,000 enriched records and their changelog came
+            // to 25 MB, and the buffer keeps its largest size (heaptrack, enrichment-worker, backlog).
+            if outgoing.byteCount >= options.sendChunkBytes {
+                try send()
+                guard transactionOpen else { return }  // the send aborted the transaction: the batch is read again
+            }
         }
         for (topicName, n) in inCounts { metrics.recordsIn(topicName, n) }
         let failures = try processor.finishBatch { outputs in try appendOutputs(outputs, source: nil) }
@@ -522,9 +528,14 @@ final class StreamTask: @unchecked Sendable {
             let prefix = Array((store.name + TaskDefinition.changelogSeparator).utf8)
             for change in changes {
                 outgoing.append(topic: t, partition: store.partition, key: prefix + Array(change.key.utf8), value: change.value, headers: headers)
+                if outgoing.byteCount >= options.sendChunkBytes {
+                    try send()
+                    guard transactionOpen else { return }
+                }
             }
         }
         try send()
+        guard transactionOpen else { return }  // the send aborted the transaction
         let offsets = pendingOffsets
         if let transactional {
             do {

@@ -34,6 +34,7 @@ struct ExactlyOnceTests {
         var env = s.environment
         env["CARGOWATCH_INSTANCE_ID"] = "eos-instance"  // stable: a restart fences its predecessor
         env["CARGOWATCH_BATCH_MAX_RECORDS"] = "100"      // slow it down so that kills land mid-stream
+        env["CARGOWATCH_BATCH_SEND_KBYTES"] = "1"        // and send in the middle of every batch
         var runs: [String] = []                          // run ids in start order (from the logs)
         var kills = 0, stalls = 0
         func runID(_ w: WorkerProcess) -> String? {
@@ -119,6 +120,7 @@ struct ExactlyOnceTests {
         try Broker.produce(s.input, input(records: records, keys: keys))
         var env = s.environment
         env["CARGOWATCH_BATCH_MAX_RECORDS"] = "100"
+        env["CARGOWATCH_BATCH_SEND_KBYTES"] = "1"  // outputs sent in pieces within a batch and a commit
         let a = try WorkerProcess(executable: "probe-worker", environment: env.merging(["CARGOWATCH_INSTANCE_ID": "a"]) { $1 })
         let b = try WorkerProcess(executable: "probe-worker", environment: env.merging(["CARGOWATCH_INSTANCE_ID": "b"]) { $1 })
         defer { a.killHard(); b.killHard() }
