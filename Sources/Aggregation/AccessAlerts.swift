@@ -168,7 +168,7 @@ struct AlertRules: Sendable {
             let own = warm && p.baselines[m].n >= settings.minExports ? p.baselines[m] : nil
             let peer = peers[m].n >= settings.minPeerWindows ? peers[m] : nil
             if let base = own ?? peer {
-                let t = max(Double(settings.bulkMinRecords), exp(base.mean + settings.exportSigmas * max(base.sd, settings.minLogSpread)))
+                let t = max(Double(settings.bulkMinRecords), exp(base.mean + exportMargin(base)))
                 if Double(recent.exported) >= t {
                     alerts.append(Alert(rule: .bulkExport, severity: "high", window: window, evidence: [
                         ("observed", .number(Double(recent.exported))), ("threshold", .number(t.rounded())),
@@ -244,6 +244,16 @@ struct AlertRules: Sendable {
         return peer.n >= settings.minPeerSessions && earlier >= 1 ? (peer.mean, false) : nil
     }
 
+    /// How far above the usual size of one export (ln records) BULK_EXPORT's threshold lies.
+    func exportMargin(_ b: Baseline) -> Double { settings.exportSigmas * max(b.sd, settings.minLogSpread) }
+
+    /// The usual size of one export as the profile learns it: the principal's own once it has
+    /// `minExports`, its peer group's before.
+    func usualExportSize(_ p: PrincipalProfile, _ group: PeerGroup) -> (baseline: Baseline, own: Bool) {
+        let m = Metric.exportSize.rawValue
+        return p.baselines[m].n >= settings.minExports ? (p.baselines[m], true) : (group.baselines[m], false)
+    }
+
     /// Whether an alert of this rule goes out now, or repeats one raised less than `realertMs` ago.
     func isRepeat(_ rule: AlertRule, _ window: Window, _ p: PrincipalProfile) -> Bool {
         guard let last = p.lastAlert[rule.rawValue] else { return false }
@@ -267,9 +277,9 @@ struct AlertRules: Sendable {
             // threshold out of reach of the next export, as clipping alone still did (by a tenth
             // of the spread per such window).
             let x = log(max(1, Double(a.sensitiveExported) / Double(a.sensitiveExports)))
-            let m = Metric.exportSize.rawValue
-            let judge = p.baselines[m].n >= settings.minExports ? p.baselines[m] : peers.baselines[m].n >= settings.minPeerWindows ? peers.baselines[m] : nil
-            if judge.map({ x - $0.mean < settings.exportSigmas / 2 * max($0.sd, settings.minLogSpread) }) ?? true { add(.exportSize, x) }
+            let usual = usualExportSize(p, peers)
+            let judged = usual.own || usual.baseline.n >= settings.minPeerWindows
+            if !judged || x - usual.baseline.mean < exportMargin(usual.baseline) / 2 { add(.exportSize, x) }
         }
         // A harvest stays in the trailing figures for a span after its alert: not a baseline either.
         func quiet(_ rule: AlertRule) -> Bool {
@@ -293,7 +303,7 @@ struct AlertRules: Sendable {
         // size: one big legitimate export (a month-end report) is BULK_EXPORT's business, and
         // must not look like a day of steady leaking.
         var volume = a.sensitiveExported
-        let sizes = p.baselines[Metric.exportSize.rawValue].n >= settings.minExports ? p.baselines[Metric.exportSize.rawValue] : peers.baselines[Metric.exportSize.rawValue]
+        let sizes = usualExportSize(p, peers).baseline
         if sizes.n > 0 { volume = min(volume, Int64(Double(a.sensitiveExports) * settings.slowExportCap * exp(sizes.mean))) }
         p.hourly[hour, default: 0] += volume
         p.hourly = p.hourly.filter { $0.key > hour - 72 }

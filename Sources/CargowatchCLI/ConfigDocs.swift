@@ -37,14 +37,14 @@ public enum ConfigDocs {
         let common = RuntimeSettings.common(worker: "<worker>", httpPort: 0)
         for s in common {
             switch s.key {
-            case "http.port", "consumer.prefetch_kbytes": out.append(row(s, defaultOverride: "per worker (below)"))
+            case "http.port": out.append(row(s, defaultOverride: "per worker (below)"))
             case "group.id": out.append(row(s, defaultOverride: "`cargowatch-<worker>`"))
             case "topics.dlq": out.append(row(s, defaultOverride: "`dlq.<worker>`"))
             default: out.append(row(s))
             }
         }
         for w in workers.sorted(by: { $0.name < $1.name }) {
-            out += ["", "## \(w.name)", "", "Default `http.port`: `\(w.defaultHTTPPort)`; default `consumer.prefetch_kbytes`: `\(w.prefetchKBytes)`.", ""]
+            out += ["", "## \(w.name)", "", "Default `http.port`: `\(w.defaultHTTPPort)`.", ""]
             if w.settings.isEmpty {
                 out.append("No settings of its own.")
                 continue

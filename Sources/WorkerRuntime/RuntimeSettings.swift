@@ -3,7 +3,7 @@ import FleetConfig
 
 /// Settings every worker has. A worker's own settings come after these in its spec.
 public enum RuntimeSettings {
-    public static func common(worker: String, httpPort: Int, prefetchKBytes: Int = defaultPrefetchKBytes) -> [Setting] {
+    public static func common(worker: String, httpPort: Int) -> [Setting] {
         let short = Catalogue.shortName(worker)
         return [
             Setting("http.port", .int(1...65535), default: String(httpPort), "Port of /healthz, /readyz and /metrics."),
@@ -17,7 +17,7 @@ public enum RuntimeSettings {
             Setting("batch.max_wait", .duration(.milliseconds(1)...(.seconds(10))), default: "50ms", "Longest a poll waits when no record is queued; it returns as soon as there is one, with whatever else is queued (up to batch.max_records)."),
             Setting("batch.send_kbytes", .int(1...1_048_576), default: "4096",
                     "A batch's outputs go to the producer whenever this many KiB have gathered, not all at once at its end: the buffer that gathers them keeps its largest size, and a batch of 5,000 large records came to 25 MB."),
-            Setting("consumer.prefetch_kbytes", .int(1024...2_097_151), default: String(prefetchKBytes),
+            Setting("consumer.prefetch_kbytes", .int(1024...2_097_151), default: String(defaultPrefetchKBytes),
                     "How much each of the worker's consumers prefetches (librdkafka queued.max.messages.kbytes, unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES is set): much of a worker's memory. It must hold more than fetch.queue.backoff.ms (100 ms) of input: raise it for a worker that reads faster than about 80 MB/s (BENCHMARKS.md)."),
             Setting("commit.interval", .duration(.milliseconds(1)...(.seconds(60))), default: "100ms",
                     "How often a transaction is committed (exactly_once) or offsets are committed (at_least_once)."),
@@ -36,8 +36,7 @@ public enum RuntimeSettings {
         ]
     }
 
-    /// What a worker's consumer prefetches (queued.max.messages.kbytes), unless its definition
-    /// says otherwise. With the 100 ms fetch backoff (`consumerDefaults`), 8 MiB kept every worker
+    /// What each consumer prefetches (queued.max.messages.kbytes), every worker alike. With the 100 ms fetch backoff (`consumerDefaults`), 8 MiB kept every worker
     /// and the passthrough fed on the local broker, for 30-80 MiB less than librdkafka's 64 MiB;
     /// 4 MiB halved the fast stages (BENCHMARKS.md, session 12).
     public static let defaultPrefetchKBytes = 8_192

@@ -404,12 +404,7 @@ final class StreamTask: @unchecked Sendable {
             case .late(let reason):
                 try late(m, reason: reason)
             }
-            // Sent in pieces (batch.send_kbytes): 5,000 enriched records and their changelog came
-            // to 25 MB, and the buffer keeps its largest size (heaptrack, enrichment-worker, backlog).
-            if outgoing.byteCount >= options.sendChunkBytes {
-                try send()
-                guard transactionOpen else { return }  // the send aborted the transaction: the batch is read again
-            }
+            guard try sendIfFull() else { return }  // the send aborted the transaction: the batch is read again
         }
         for (topicName, n) in inCounts { metrics.recordsIn(topicName, n) }
         let failures = try processor.finishBatch { outputs in try appendOutputs(outputs, source: nil) }
@@ -496,6 +491,15 @@ final class StreamTask: @unchecked Sendable {
         try serveDeliveries()
     }
 
+    /// Sends what has gathered once it reaches `batch.send_kbytes`: 5,000 enriched records and
+    /// their changelog came to 25 MB, and the buffer keeps its largest size (heaptrack,
+    /// enrichment-worker, backlog). False when the send aborted the transaction.
+    private func sendIfFull() throws -> Bool {
+        guard outgoing.byteCount >= options.sendChunkBytes else { return true }
+        try send()
+        return transactionOpen
+    }
+
     /// Serves delivery reports so they don't pile up; a failed delivery fails the transaction
     /// (at least once: the task, which then replays from the committed offsets).
     private func serveDeliveries() throws {
@@ -528,10 +532,7 @@ final class StreamTask: @unchecked Sendable {
             let prefix = Array((store.name + TaskDefinition.changelogSeparator).utf8)
             for change in changes {
                 outgoing.append(topic: t, partition: store.partition, key: prefix + Array(change.key.utf8), value: change.value, headers: headers)
-                if outgoing.byteCount >= options.sendChunkBytes {
-                    try send()
-                    guard transactionOpen else { return }
-                }
+                guard try sendIfFull() else { return }
             }
         }
         try send()

@@ -14,19 +14,15 @@ public struct WorkerDefinition: Sendable {
     public let defaultHTTPPort: Int
     public let settings: [Setting]
     public let usesReferenceData: Bool
-    /// Default of `consumer.prefetch_kbytes` for this worker.
-    public let prefetchKBytes: Int
     /// Builds the tasks from the loaded configuration (throw `ConfigError` for bad values).
     public let tasks: @Sendable (LoadedConfig, RuntimeOptions) throws -> [TaskDefinition]
 
     public init(name: String, defaultHTTPPort: Int, settings: [Setting], usesReferenceData: Bool = true,
-                prefetchKBytes: Int = RuntimeSettings.defaultPrefetchKBytes,
                 tasks: @escaping @Sendable (LoadedConfig, RuntimeOptions) throws -> [TaskDefinition]) {
         self.name = name
         self.defaultHTTPPort = defaultHTTPPort
         self.settings = settings
         self.usesReferenceData = usesReferenceData
-        self.prefetchKBytes = prefetchKBytes
         self.tasks = tasks
     }
 
@@ -34,7 +30,7 @@ public struct WorkerDefinition: Sendable {
     public var spec: ConfigSpec {
         let own = Set(settings.map { String($0.key.prefix { $0 != "." }) + "." })
         let fleet = ["enrichment.", "sensitivity.", "pseudonym.", "fraud.", "aggregation.", "generator.", "demo.", "probe."]
-        return ConfigSpec(program: name, settings: RuntimeSettings.common(worker: name, httpPort: defaultHTTPPort, prefetchKBytes: prefetchKBytes) + settings,
+        return ConfigSpec(program: name, settings: RuntimeSettings.common(worker: name, httpPort: defaultHTTPPort) + settings,
                           foreignPrefixes: fleet.filter { !own.contains($0) })
     }
 }
