@@ -50,6 +50,8 @@ struct ActivityWindow {
     /// Confidential or restricted records exported or downloaded (allowed requests), and in how many requests.
     var sensitiveExported: Int64 = 0
     var sensitiveExports: Int64 = 0
+    /// The same records by resource kind: SLOW_EXFILTRATION's unusual-kind volume.
+    var exportedByKind: [String: Int64] = [:]
     /// Distinct personal-data records read one by one (by id): what PII_HARVEST counts.
     var personalIDs: Set<String> = []
     /// The distinct flow reports and manifests pulled (kind and id or filter): a harvest pulls
@@ -85,7 +87,10 @@ struct ActivityWindow {
             recordsByClass[c, default: 0] += a.log.records
             bytesByClass[c, default: 0] += a.log.bytes
         }
-        if a.sensitive && a.isExport { sensitiveExported += a.log.records; sensitiveExports += 1 }
+        if a.sensitive && a.isExport {
+            sensitiveExported += a.log.records; sensitiveExports += 1
+            exportedByKind[a.log.resource.kind, default: 0] += a.log.records
+        }
         if a.personalRecords > 0, let id = a.log.resource.id, personalIDs.count < Self.maxResources {
             personalIDs.insert(a.log.resource.kind + ":" + id)
         }
@@ -105,6 +110,8 @@ struct ActivityWindow {
         w.int(sensitiveExported); w.int(offHoursSensitive)
         map(thirdCountry); w.int(firstEvent); w.int(lastEvent)
         w.int(sensitiveExports); set(personalIDs); w.int(firstEventOffHours ? 1 : 0); set(flowResources)
+        // Appended (session 14): a window written before has none, and decodes with none.
+        map(exportedByKind)
         return w.bytes
     }
 
@@ -126,6 +133,7 @@ struct ActivityWindow {
         a.sensitiveExported = try r.int(); a.offHoursSensitive = try r.int()
         a.thirdCountry = try map(); a.firstEvent = try r.int(); a.lastEvent = try r.int()
         a.sensitiveExports = try r.int(); a.personalIDs = try set(); a.firstEventOffHours = try r.int() != 0; a.flowResources = try set()
+        if !r.isAtEnd { a.exportedByKind = try map() }
         return a
     }
 }
@@ -242,6 +250,13 @@ struct PrincipalProfile {
     /// before session 13, whose current session was counted when it began), and whether it raised an alert.
     var sessionPending = false
     var sessionAlerted = false
+    /// Per resource kind the principal exported sensitive records of: on how many days, and the
+    /// last (UTC day index). A kind exported on `usualKindDays` earlier days is usual for it.
+    var kindDays: [String: Int64] = [:]
+    var kindLastDay: [String: Int64] = [:]
+    /// Sensitive records exported per hour of kinds unusual for the principal and its role, the
+    /// last 24 hours; emptied by the SLOW_EXFILTRATION alert they raise.
+    var unusualHourly: [Int64: Int64] = [:]
 
     func encode() -> [UInt8] {
         var w = BinaryStateWriter()
@@ -260,6 +275,10 @@ struct PrincipalProfile {
         // false and no exports in the span.
         w.int(sessionPending ? 1 : 0); w.int(sessionAlerted ? 1 : 0)
         for (_, v) in recentSorted { w.int(v.exported); w.int(v.exports) }
+        // Appended (session 14): a profile written before has no kinds, and learns them from now.
+        w.int(Int64(kindDays.count))
+        for (k, v) in kindDays.sorted(by: { $0.key < $1.key }) { w.string(k); w.int(v); w.int(kindLastDay[k] ?? -1) }
+        w.int(Int64(unusualHourly.count)); for (k, v) in unusualHourly.sorted(by: { $0.key < $1.key }) { w.int(k); w.int(v) }
         return w.bytes
     }
 
@@ -283,6 +302,10 @@ struct PrincipalProfile {
         if !r.isAtEnd {
             p.sessionPending = try r.int() != 0; p.sessionAlerted = try r.int() != 0
             for k in recentKeys { p.recent[k]?.exported = try r.int(); p.recent[k]?.exports = try r.int() }
+        }
+        if !r.isAtEnd {
+            for _ in 0..<max(0, try r.int()) { let k = try r.string(); p.kindDays[k] = try r.int(); p.kindLastDay[k] = try r.int() }
+            for _ in 0..<max(0, try r.int()) { let k = try r.int(); p.unusualHourly[k] = try r.int() }
         }
         return p
     }

@@ -62,6 +62,17 @@ public struct AlertSettings: Sendable {
     public var slowExportCap = 4.0
     /// Completed days in a principal's daily baseline before SLOW_EXFILTRATION judges it.
     public var slowMinDays: Int64 = 3
+    /// SLOW_EXFILTRATION also fires on this many sensitive records in the trailing 24 h of
+    /// resource kinds unusual for the principal and its role: a kind exported on fewer than
+    /// `usualKindDays` earlier days by the principal, and making up less than `usualKindShare` of
+    /// its role's export windows (across orgs). A leak of data the job does not involve stands
+    /// out long before its volume does.
+    public var slowUnusualMinRecords: Int64 = 500
+    public var usualKindShare = 0.02
+    public var usualKindDays: Int64 = 2
+    /// Export windows of a role before it says which kinds are unusual for it: a share of a few
+    /// per cent needs a few hundred to be told from zero.
+    public var usualKindMinWindows: Int64 = 200
     public var alpha = 0.05
     /// A rule that keeps firing for one principal raises one alert per this span.
     public var realertMs: Int64 = 3_600_000
@@ -214,22 +225,35 @@ struct AlertRules: Sendable {
         return alerts
     }
 
-    /// Low and slow: the trailing 24 h of sensitive exports against the daily baseline, once a
-    /// day at most (the alert's window is the UTC day), and not when a bulk export already fired.
-    func slowExfiltration(_ window: Window, profile p: PrincipalProfile) -> Alert? {
-        guard settings.enabled.contains(.slowExfiltration), isWarm(p, at: window.end.millis), p.daily.n >= settings.slowMinDays else { return nil }
-        let hour = window.start.millis.floorDiv(3_600_000)
-        let trailing = p.hourly.filter { $0.key > hour - 24 }.values.reduce(0, +)
-        let threshold = max(Double(settings.slowMinRecords), settings.slowFactor * p.daily.mean, p.daily.mean + settings.slowSigmas * p.daily.sd)
-        guard Double(trailing) >= threshold else { return nil }
+    /// Low and slow: the trailing 24 h of sensitive exports against the daily baseline, or of
+    /// kinds unusual for the principal and its role (`unusualKinds`: this window's, from `learn`)
+    /// against `slowUnusualMinRecords`. Once a day at most (the alert's window is the UTC day),
+    /// and not when a bulk export already fired.
+    func slowExfiltration(_ window: Window, profile p: PrincipalProfile, unusualKinds: [String] = []) -> Alert? {
+        guard settings.enabled.contains(.slowExfiltration), isWarm(p, at: window.end.millis) else { return nil }
         let dayStart = window.start.millis.floorDiv(86_400_000) * 86_400_000
         if let last = p.lastAlert[AlertRule.bulkExport.rawValue], window.end.millis - last < 86_400_000 { return nil }
         if let last = p.lastAlert[AlertRule.slowExfiltration.rawValue], last > dayStart { return nil }
-        return Alert(rule: .slowExfiltration, severity: "high",
-                     window: Window(start: Timestamp(millis: dayStart), end: Timestamp(millis: dayStart + 86_400_000)), evidence: [
-                        ("sensitive_records_24h", .int(trailing)), ("threshold", .number((threshold * 100).rounded() / 100)),
-                        ("daily_baseline_mean", .number((p.daily.mean * 100).rounded() / 100)), ("baseline_days", .int(p.daily.n)),
-                     ])
+        let dayWindow = Window(start: Timestamp(millis: dayStart), end: Timestamp(millis: dayStart + 86_400_000))
+        let day = window.start.millis.floorDiv(86_400_000), hour = window.start.millis.floorDiv(3_600_000)
+        if p.daily.n >= settings.slowMinDays {
+            let trailing = p.hourly.filter { $0.key > hour - 24 }.values.reduce(0, +)
+            let threshold = max(Double(settings.slowMinRecords), settings.slowFactor * p.daily.mean, p.daily.mean + settings.slowSigmas * p.daily.sd)
+            if Double(trailing) >= threshold {
+                return Alert(rule: .slowExfiltration, severity: "high", window: dayWindow, evidence: [
+                    ("sensitive_records_24h", .int(trailing)), ("threshold", .number((threshold * 100).rounded() / 100)),
+                    ("daily_baseline_mean", .number((p.daily.mean * 100).rounded() / 100)), ("baseline_days", .int(p.daily.n)),
+                ])
+            }
+        }
+        // The baseline here is the role's and the principal's habits, not its volume: no daily history needed.
+        let unusual = p.unusualHourly.filter { $0.key > hour - 24 }.values.reduce(0, +)
+        guard !unusualKinds.isEmpty, unusual >= settings.slowUnusualMinRecords else { return nil }
+        return Alert(rule: .slowExfiltration, severity: "high", window: dayWindow, evidence: [
+            ("unusual_kind_records_24h", .int(unusual)), ("threshold", .number(Double(settings.slowUnusualMinRecords))),
+            ("unusual_kinds", .list(unusualKinds)), ("usual_kinds", .list(p.kindDays.filter { $0.value - (p.kindLastDay[$0.key] == day ? 1 : 0) >= settings.usualKindDays }.keys.sorted())),
+            ("role_share_below", .number(settings.usualKindShare)),
+        ])
     }
 
     /// The share of sessions begun off hours before this one: the principal's own after
@@ -263,8 +287,11 @@ struct AlertRules: Sendable {
     /// The profile after a window: baselines (not from figures that raised an alert, nor from
     /// PII reads still inside the span of one that did), countries, off-hours share, hourly and
     /// daily export totals.
+    /// `role`: the role's group across orgs, which says what kinds of data the role exports.
+    /// Returns the kinds this window exported that are unusual for the principal and its role.
+    @discardableResult
     func learn(_ window: Window, _ a: ActivityWindow, recent: TrailingCounts, fired: Set<AlertRule>,
-               profile p: inout PrincipalProfile, peers: inout PeerGroup) {
+               profile p: inout PrincipalProfile, peers: inout PeerGroup, role: PeerGroup? = nil) -> [String] {
         func add(_ m: Metric, _ x: Double) {
             p.baselines[m.rawValue].add(x, alpha: settings.alpha, clip: m.clip, floor: settings.minLogSpread)
             peers.add(m, x, settings)
@@ -315,6 +342,25 @@ struct AlertRules: Sendable {
             p.lastDayTotal = 0
         }
         p.lastDayTotal += volume
+        // Kinds of data exported: unusual ones count toward SLOW_EXFILTRATION until the
+        // principal's own habit has them (any export counts for it, alerted or not, so that a new
+        // duty stops alerting after `usualKindDays`). The role learns a kind only from its
+        // members' habits, so a leak's windows under the threshold do not make it usual.
+        var unusual: [String] = []
+        for (kind, records) in a.exportedByKind.sorted(by: { $0.key < $1.key }) where records > 0 {
+            let earlierDays = (p.kindDays[kind] ?? 0) - (p.kindLastDay[kind] == day ? 1 : 0)
+            let isUnusual = earlierDays < settings.usualKindDays
+                && role?.exportsKind(kind, share: settings.usualKindShare, minWindows: settings.usualKindMinWindows) == false
+            if isUnusual {
+                unusual.append(kind)
+                p.unusualHourly[hour, default: 0] += records
+            } else if fired.isEmpty && !p.sessionAlerted {
+                peers.addExportKind(kind)
+            }
+            if p.kindLastDay[kind] != day { p.kindDays[kind, default: 0] += 1; p.kindLastDay[kind] = day }
+        }
+        p.unusualHourly = p.unusualHourly.filter { $0.key > hour - 24 }
+        return unusual
     }
 }
 
@@ -345,7 +391,7 @@ final class AccessActivityTracker: StreamHandler {
             for key in [observation.peerKey, PeerGroup.roleKey(observation.role)] {
                 var group = try Self.loadPeers(key, role: observation.role, store)
                 group.apply(observation, rules.settings)
-                Self.savePeers(group, store, countriesChanged: !observation.countries.isEmpty)
+                Self.savePeers(group, store, changed: observation)
             }
             return
         }
@@ -383,19 +429,22 @@ final class AccessActivityTracker: StreamHandler {
                 let recent = rules.trailing(window, a, profile)
                 let closest = rules.closest(peers, roleWide)
                 var alerts = rules.evaluate(window, a, recent: recent, profile: profile, peers: closest.baselines, peerCountries: closest.countries)
-                rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers)
+                let unusualKinds = rules.learn(window, a, recent: recent, fired: Set(alerts.map(\.rule)), profile: &profile, peers: &peers, role: roleWide)
                 roleWide.apply(peers.added, rules.settings, from: sessionMark)
-                if !alerts.contains(where: { $0.rule == .bulkExport }), let slow = rules.slowExfiltration(window, profile: profile) { alerts.append(slow) }
+                if !alerts.contains(where: { $0.rule == .bulkExport }),
+                   let slow = rules.slowExfiltration(window, profile: profile, unusualKinds: unusualKinds) { alerts.append(slow) }
                 if !alerts.isEmpty { profile.sessionAlerted = true }
                 // A rule that keeps firing raises one alert per realert span; its figures stay out of the baselines all the same.
                 alerts.removeAll { rules.isRepeat($0.rule, window, profile) }
                 for alert in alerts {
                     emitAlert(alert, principal, lastEvent: a.lastEvent, context)
                     profile.lastAlert[alert.rule.rawValue] = window.end.millis
+                    // The unusual volume has been reported: the next alert needs new volume.
+                    if alert.rule == .slowExfiltration { profile.unusualHourly = [:] }
                 }
                 profiles.put(principal, profile.encode())
-                Self.savePeers(peers, peerStore, countriesChanged: !peers.added.countries.isEmpty)
-                Self.savePeers(roleWide, peerStore, countriesChanged: !peers.added.countries.isEmpty)
+                Self.savePeers(peers, peerStore, changed: peers.added)
+                Self.savePeers(roleWide, peerStore, changed: peers.added)
                 observed[peers.added.peerKey, default: PeerObservation(peerKey: peers.added.peerKey, role: a.role)].append(peers.added)
             } catch { failure = error }
         }
@@ -410,16 +459,21 @@ final class AccessActivityTracker: StreamHandler {
         var g = PeerGroup(peerKey: peerKey, role: role)
         if let b = store.get(peerKey) { g.baselines = try decodePeers(b) }
         if let c = store.get(countriesKey(peerKey)) { g.countries = try decodeCountries(c) }
+        if let k = store.get(exportKindsKey(peerKey)) { g.exportKinds = try decodeCountries(k) }
         return g
     }
 
-    static func savePeers(_ g: PeerGroup, _ store: KeyValueStore, countriesChanged: Bool) {
+    /// `changed`: what was applied to the group, to write the counts it touched.
+    static func savePeers(_ g: PeerGroup, _ store: KeyValueStore, changed: PeerObservation) {
         store.put(g.added.peerKey, encodePeers(g.baselines))
-        if countriesChanged { store.put(countriesKey(g.added.peerKey), encodeCountries(g.countries)) }
+        if !changed.countries.isEmpty { store.put(countriesKey(g.added.peerKey), encodeCountries(g.countries)) }
+        if !changed.exportKinds.isEmpty { store.put(exportKindsKey(g.added.peerKey), encodeCountries(g.exportKinds)) }
     }
 
-    /// The peer group's source countries (windows per country) live beside its baselines.
+    /// The peer group's source countries (windows per country) and export kinds (windows per
+    /// resource kind) live beside its baselines, each a map of counts.
     static func countriesKey(_ peerKey: String) -> String { "countries|" + peerKey }
+    static func exportKindsKey(_ peerKey: String) -> String { "export_kinds|" + peerKey }
 
     static func encodeCountries(_ c: [String: Int64]) -> [UInt8] {
         var w = BinaryStateWriter()

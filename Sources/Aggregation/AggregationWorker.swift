@@ -40,6 +40,8 @@ public enum AggregationWorker {
             Setting("aggregation.alerts.slow_factor", .string, default: "3", "…and at least this many times the principal's daily baseline…"),
             Setting("aggregation.alerts.slow_sigmas", .string, default: "6", "…and this many standard deviations of the principal's daily totals above their mean."),
             Setting("aggregation.alerts.slow_min_days", .int(1...365), default: "3", "SLOW_EXFILTRATION: completed days in a principal's daily baseline before the rule judges it."),
+            Setting("aggregation.alerts.slow_unusual_min_records", .int(1...Int(Int32.max)), default: "500", "SLOW_EXFILTRATION also fires on this many sensitive records in the trailing 24 h of resource kinds unusual for the principal (exported on fewer than 2 earlier days) and for its role…"),
+            Setting("aggregation.alerts.usual_kind_share", .string, default: "0.02", "…a kind under this share of the role's export windows across orgs (once it has 200 of them)."),
             Setting("aggregation.topics.parcels_in", .name, default: Catalogue.parcelsRedacted, "PII-free parcel events."),
             Setting("aggregation.topics.risk_in", .name, default: Catalogue.customsRisk, "Risk scores."),
             Setting("aggregation.topics.access_in", .name, default: Catalogue.accessTagged, "Tagged access events."),
@@ -89,6 +91,8 @@ public enum AggregationWorker {
         alerts.slowFactor = try number("aggregation.alerts.slow_factor")
         alerts.slowSigmas = try number("aggregation.alerts.slow_sigmas")
         alerts.slowMinDays = Int64(config.int("aggregation.alerts.slow_min_days"))
+        alerts.slowUnusualMinRecords = Int64(config.int("aggregation.alerts.slow_unusual_min_records"))
+        alerts.usualKindShare = try number("aggregation.alerts.usual_kind_share")
         let grace = config.duration("aggregation.flows.grace")
         let flowSpec = WindowSpec(size: config.duration("aggregation.flows.window"), grace: grace)
         let riskSpec = WindowSpec(size: config.duration("aggregation.risk.window"), grace: grace)

@@ -15,6 +15,8 @@ struct PeerObservation: Equatable {
     var role: String
     var values: [Value] = []
     var countries: [String] = []
+    /// One entry per window and resource kind of sensitive exports: what the role exports.
+    var exportKinds: [String] = []
 
     struct Value: Equatable {
         var metric: Metric
@@ -26,11 +28,12 @@ struct PeerObservation: Equatable {
         self.role = role
     }
 
-    var isEmpty: Bool { values.isEmpty && countries.isEmpty }
+    var isEmpty: Bool { values.isEmpty && countries.isEmpty && exportKinds.isEmpty }
 
     mutating func append(_ o: PeerObservation) {
         values += o.values
         countries += o.countries
+        exportKinds += o.exportKinds
     }
 
     /// `from`: the partition that applied it already (it skips its own copy).
@@ -44,12 +47,13 @@ struct PeerObservation: Equatable {
         for v in values { w.beginArray(); w.string(v.metric.name); w.double(v.x); w.endArray() }
         w.endArray()
         w.key("countries"); w.beginArray(); for c in countries { w.string(c) }; w.endArray()
+        w.key("export_kinds"); w.beginArray(); for k in exportKinds { w.string(k) }; w.endArray()
         w.endObject()
         return w.bytes
     }
 
     static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> (PeerObservation, from: Int32) {
-        var peerKey: String?, role: String?, from: Int64?, values: [Value] = [], countries: [String] = []
+        var peerKey: String?, role: String?, from: Int64?, values: [Value] = [], countries: [String] = [], kinds: [String] = []
         try JSONReader.readRecord(bytes, schema: nil) { r, key throws(DecodeError) in
             if key == "peer_group" { peerKey = try r.readString() }
             else if key == "role" { role = try r.readString() }
@@ -64,11 +68,14 @@ struct PeerObservation: Equatable {
                     values.append(Value(metric: metric, x: try required(x, "values[].1")))
                 }
             } else if key == "countries" { try r.readArray { r, _ throws(DecodeError) in countries.append(try r.readString()) } }
+            // Absent from observations written before session 14.
+            else if key == "export_kinds" { try r.readArray { r, _ throws(DecodeError) in kinds.append(try r.readString()) } }
             else { try r.skipValue() }
         }
         var o = PeerObservation(peerKey: try required(peerKey, "peer_group"), role: try required(role, "role"))
         o.values = values
         o.countries = countries
+        o.exportKinds = kinds
         return (o, Int32(try required(from, "from_partition")))
     }
 }
@@ -78,6 +85,8 @@ struct PeerObservation: Equatable {
 struct PeerGroup {
     var baselines = Array(repeating: Baseline(), count: Metric.allCases.count)
     var countries: [String: Int64] = [:]
+    /// Windows with sensitive exports, per resource kind.
+    var exportKinds: [String: Int64] = [:]
     var added: PeerObservation
 
     init(peerKey: String, role: String) { added = PeerObservation(peerKey: peerKey, role: role) }
@@ -99,14 +108,28 @@ struct PeerGroup {
         added.countries.append(c)
     }
 
+    mutating func addExportKind(_ k: String) {
+        exportKinds[k, default: 0] += 1
+        added.exportKinds.append(k)
+    }
+
+    /// Whether the group exports this kind of resource: at least `share` of its windows' export
+    /// kinds, once it has `minWindows` of them (nil before: the group cannot say).
+    func exportsKind(_ k: String, share: Double, minWindows: Int64) -> Bool? {
+        let total = exportKinds.values.reduce(0, +)
+        guard total >= minWindows else { return nil }
+        return Double(exportKinds[k] ?? 0) >= share * Double(total)
+    }
+
     /// Another partition's observation, or this group's role-wide twin learning what the group learned.
-    mutating func apply(_ o: PeerObservation, _ settings: AlertSettings, from start: (values: Int, countries: Int) = (0, 0)) {
+    mutating func apply(_ o: PeerObservation, _ settings: AlertSettings, from start: (values: Int, countries: Int, kinds: Int) = (0, 0, 0)) {
         for v in o.values[start.values...] { take(v.metric, v.x, settings) }
         for c in o.countries[start.countries...] { countries[c, default: 0] += 1 }
+        for k in o.exportKinds[start.kinds...] { exportKinds[k, default: 0] += 1 }
     }
 
     /// How much `added` holds: for applying only what came after to the role-wide group.
-    var mark: (values: Int, countries: Int) { (added.values.count, added.countries.count) }
+    var mark: (values: Int, countries: Int, kinds: Int) { (added.values.count, added.countries.count, added.exportKinds.count) }
 
     private mutating func take(_ m: Metric, _ x: Double, _ settings: AlertSettings) {
         baselines[m.rawValue].add(x, alpha: settings.alpha, clip: m.clip, floor: settings.minLogSpread)

@@ -109,7 +109,7 @@ public enum Catalogue {
                   "Small JSON deltas of customs-risk counts per declaration (a re-score replaces its earlier score: declarations 0, band and score differences), keyed by group."),
             Topic(aggregationPeerObservations, role: .internal, key: "org|role (the peer group)", schema: nil, producers: [w.aggregation],
                   consumers: [w.aggregation], config: retention(days: 3),
-                  "What the access task's closed windows added to their peer groups' baselines (figures and source countries, small JSON), copied to every partition so each partition's peer baselines learn from the whole group; co-partitioned with access.tagged (same partition count)."),
+                  "What the access task's closed windows added to their peer groups' baselines (figures, source countries and kinds of data exported, small JSON), copied to every partition so each partition's peer baselines learn from the whole group; co-partitioned with access.tagged (same partition count)."),
             Topic(truthScenarios, role: .truth, key: "scenario_id", schema: nil, producers: [w.cli], consumers: [w.cli],
                   config: retention(days: 30), "Ground truth of the generator's injected scenarios (JSON lines also written to a file)."),
         ]

@@ -157,19 +157,28 @@ struct AlertTests {
         let evidence = try #require(rig.alerts.first?["evidence"] as? [String: Any])
         #expect(evidence["observed"] as? Double == 28 && evidence["span_minutes"] as? Int == 15, "\(evidence)")
 
-        // Profiles written before the appended fields still decode: before session 13 (no session
-        // flags, no exports in the span) and before session 9 (no denied counts either).
+        // Profiles written before the appended fields still decode: before session 14 (no export
+        // kinds), before session 13 (no session flags, no exports in the span) and before session
+        // 9 (no denied counts either).
         var p = PrincipalProfile()
         p.recent[boundary] = TrailingCounts(personal: 3, flows: 2, denied: 9, exported: 500, exports: 2)
         p.sessionPending = true; p.sessionAlerted = true
-        let bytes = p.encode()
-        let session9 = try PrincipalProfile.decode(Array(bytes.dropLast(8 * 4)))
+        let session13 = Array(p.encode().dropLast(8 * 2))  // without the two (empty) kind maps
+        #expect(try PrincipalProfile.decode(session13).kindDays.isEmpty)
+        let session9 = try PrincipalProfile.decode(Array(session13.dropLast(8 * 4)))
         #expect(session9.recent[boundary] == TrailingCounts(personal: 3, flows: 2, denied: 9))
         #expect(!session9.sessionPending && !session9.sessionAlerted)
-        let older = try PrincipalProfile.decode(Array(bytes.dropLast(8 * 5)))
+        let older = try PrincipalProfile.decode(Array(session13.dropLast(8 * 5)))
         #expect(older.recent[boundary] == TrailingCounts(personal: 3, flows: 2, denied: 0))
-        let now = try PrincipalProfile.decode(bytes)
+        p.kindDays = ["parcel": 3]; p.kindLastDay = ["parcel": 20_415]; p.unusualHourly = [489_960: 700]
+        let now = try PrincipalProfile.decode(p.encode())
         #expect(now.recent[boundary] == p.recent[boundary] && now.sessionPending && now.sessionAlerted)
+        #expect(now.kindDays == p.kindDays && now.kindLastDay == p.kindLastDay && now.unusualHourly == p.unusualHourly)
+        // And an activity window written before session 14 (no exports by kind).
+        var a = ActivityWindow()
+        a.sensitiveExported = 40; a.exportedByKind = ["consignee": 40]
+        #expect(try ActivityWindow.decode(Array(a.encode().dropLast(8 * 3 + 9))).exportedByKind.isEmpty)
+        #expect(try ActivityWindow.decode(a.encode()).exportedByKind == ["consignee": 40])
     }
 
     @Test("THIRD_COUNTRY_ACCESS from a country new to the principal; OFF_HOURS by a day worker but not by a round-the-clock service")
@@ -389,6 +398,50 @@ struct AlertTests {
         }
         rig.send(Access(), at: t + 3_600_000)
         #expect(rig.rules() == ["SLOW_EXFILTRATION"], "\(rig.alerts)")
+    }
+
+    @Test("SLOW_EXFILTRATION on kinds of data unusual for the principal and its role: a few hundred consignee records by an analyst who exports parcels alert; the same by a desk whose role exports consignees does not")
+    func slowUnusualKind() {
+        let rig = AccessRig()
+        func exporter(_ principal: String, role: String, resource: String) -> Access {
+            var a = Access()
+            a.principal = principal; a.role = role; a.action = "export"; a.resource = resource
+            return a
+        }
+        // Two days of each role's exports, every 10 minutes: 216 windows per role, over the 200 a
+        // role needs. u-erin is a desk who has exported parcels only.
+        let staff = [exporter("u-anna", role: "analyst", resource: "parcel"), exporter("u-bob", role: "analyst", resource: "parcel"),
+                     exporter("u-dora", role: "desk", resource: "consignee"), exporter("u-erin", role: "desk", resource: "parcel")]
+        for t in stride(from: monday + 8 * 3_600_000, to: monday + 2 * 86_400_000, by: 600_000) where (t / 3_600_000) % 24 < 17 {
+            for a in staff { rig.send(a, at: t) }
+        }
+        // Day 3: u-erin (her first consignee exports, a kind her role exports) and u-anna (an
+        // analyst, whose role never exports consignees) each export 3 × 200 consignee records,
+        // hours apart, each far under BULK_EXPORT's 2,000.
+        for (k, principal) in [(0, "u-anna"), (1, "u-erin")] {
+            var leak = exporter(principal, role: k == 0 ? "analyst" : "desk", resource: "consignee")
+            leak.records = 200
+            for h in 0..<3 { rig.send(leak, at: day3 + Int64(9 + 2 * h) * 3_600_000 + Int64(k) * 60_000) }
+        }
+        rig.send(Access(), at: day3 + 16 * 3_600_000)
+        let slow = rig.alerts.filter { $0["rule"] as? String == "SLOW_EXFILTRATION" }
+        #expect(slow.count == 1 && rig.alerts.count == 1, "\(rig.alerts)")
+        #expect(slow.first?["principal_id"] as? String == "u-anna")
+        let evidence = slow.first?["evidence"] as? [String: Any]
+        #expect(evidence?["unusual_kinds"] as? [String] == ["consignee"])
+        #expect(evidence?["unusual_kind_records_24h"] as? Int == 600)
+        #expect(evidence?["usual_kinds"] as? [String] == ["parcel"])
+
+        // A new duty stops alerting once the principal has exported the kind on two earlier days:
+        // day 4 alerts again (one earlier day), day 5 does not.
+        var more = exporter("u-anna", role: "analyst", resource: "consignee")
+        more.records = 200
+        for d in 1...2 {
+            for h in 0..<3 { rig.send(more, at: day3 + Int64(d) * 86_400_000 + Int64(9 + 2 * h) * 3_600_000) }
+        }
+        rig.send(Access(), at: day3 + 2 * 86_400_000 + 16 * 3_600_000)
+        let days = rig.alerts.compactMap { ($0["window"] as? [String: Any])?["start"] as? String }
+        #expect(days == ["2026-11-25T00:00:00.000Z", "2026-11-26T00:00:00.000Z"], "\(rig.alerts)")
     }
 
     @Test("Configured rules only")
