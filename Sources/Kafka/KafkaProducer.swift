@@ -32,16 +32,20 @@ public struct OutgoingBatch: Sendable {
             (self.topic, self.partition, self.key, self.value, self.headers, self.timestampMs, self.id) = (topic, partition, key, value, headers, timestampMs, id)
         }
     }
+    /// A header's name (NUL-terminated, as librdkafka takes it) and value, both in the arena:
+    /// no C string per header per message.
     @usableFromInline
     struct Header: Sendable {
-        var name: String
+        var name: Int
         var value: Range<Int>
         @usableFromInline
-        init(name: String, value: Range<Int>) { (self.name, self.value) = (name, value) }
+        init(name: Int, value: Range<Int>) { (self.name, self.value) = (name, value) }
     }
     @usableFromInline var arena: [UInt8] = []
     @usableFromInline var entries: [Entry] = []
     @usableFromInline var headerEntries: [Header] = []
+    /// Headers added for the message appended next (`addHeader`): where they begin.
+    @usableFromInline var staged: (headers: Int, arena: Int)?
 
     public init(reservingBytes: Int = 0) { arena.reserveCapacity(reservingBytes) }
 
@@ -58,6 +62,32 @@ public struct OutgoingBatch: Sendable {
         arena.removeAll(keepingCapacity: true)
         entries.removeAll(keepingCapacity: true)
         headerEntries.removeAll(keepingCapacity: true)
+        staged = nil
+    }
+
+    /// Adds a header to the message appended next, before those of its `headers:`: written
+    /// straight into the arena, so a caller need not build a header array per message.
+    @inlinable
+    public mutating func addHeader<V: Collection<UInt8>>(_ name: String, _ value: V) {
+        if staged == nil { staged = (headerEntries.count, arena.count) }
+        headerEntries.append(Header(name: storeName(name), value: store(value)))
+    }
+
+    /// Adds a header whose value is a decimal integer (a partition, an offset).
+    @inlinable
+    public mutating func addHeader(_ name: String, decimal: Int64) {
+        if staged == nil { staged = (headerEntries.count, arena.count) }
+        let nameAt = storeName(name)
+        let start = arena.count
+        if decimal < 0 { arena.append(UInt8(ascii: "-")) }
+        var magnitude = decimal.magnitude
+        let digitsAt = arena.count
+        repeat {
+            arena.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        arena[digitsAt...].reverse()
+        headerEntries.append(Header(name: nameAt, value: start..<arena.count))
     }
 
     /// Appends a message. `id` comes back in its delivery report.
@@ -80,7 +110,10 @@ public struct OutgoingBatch: Sendable {
         let k = key.map { store($0) }
         let start = arena.count
         do { try write(&arena) } catch {
-            arena.removeSubrange(start...)
+            // Nothing of this message stays: neither its key nor the headers added for it.
+            arena.removeSubrange((staged?.arena ?? k?.lowerBound ?? start)...)
+            if let staged { headerEntries.removeSubrange(staged.headers...) }
+            staged = nil
             throw error
         }
         appendEntry(topic: topic, partition: partition, key: k, value: start..<arena.count, headers: headers, timestampMs: timestampMs, id: id)
@@ -94,10 +127,19 @@ public struct OutgoingBatch: Sendable {
     }
 
     @inlinable
+    mutating func storeName(_ name: String) -> Int {
+        let start = arena.count
+        arena.append(contentsOf: name.utf8)
+        arena.append(0)
+        return start
+    }
+
+    @inlinable
     mutating func appendEntry(topic: ProducerTopic, partition: Int32?, key: Range<Int>?, value: Range<Int>?,
                                       headers: [(String, [UInt8])], timestampMs: Int64, id: UInt64) {
-        let hStart = headerEntries.count
-        for (name, bytes) in headers { headerEntries.append(Header(name: name, value: store(bytes))) }
+        let hStart = staged?.headers ?? headerEntries.count
+        staged = nil
+        for (name, bytes) in headers { headerEntries.append(Header(name: storeName(name), value: store(bytes))) }
         entries.append(Entry(topic: topic.id, partition: partition ?? RD_KAFKA_PARTITION_UA, key: key, value: value,
                              headers: hStart..<headerEntries.count, timestampMs: timestampMs, id: id))
     }
@@ -148,9 +190,9 @@ public final class KafkaProducer: Sendable {
         batch.arena.withUnsafeBytes { arena in
             let base = arena.baseAddress
             let cHeaders = batch.headerEntries.map { h in
-                cw_header_view(name: strdup(h.name), value: base.map { $0 + h.value.lowerBound }, value_len: h.value.count)
+                cw_header_view(name: base.map { ($0 + h.name).assumingMemoryBound(to: CChar.self) },
+                               value: base.map { $0 + h.value.lowerBound }, value_len: h.value.count)
             }
-            defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0.name)) } }
             cHeaders.withUnsafeBufferPointer { headers in
                 var records = [cw_produce_record]()
                 records.reserveCapacity(batch.entries.count)

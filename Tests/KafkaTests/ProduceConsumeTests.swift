@@ -144,6 +144,18 @@ struct ProduceConsumeTests {
                      headers: [("reason", Array("bad json".utf8)), ("bin", [0, 255, 7]), ("reason", Array("second".utf8)), ("empty", [])],
                      timestampMs: 1_700_000_000_123)
         batch.append(topic: try producer.topic(topicName), key: nil as [UInt8]?, value: nil as [UInt8]?)
+        // Headers added ahead of a message come before its own; a value writer that throws
+        // takes its message's headers and key with it.
+        batch.addHeader("lost", [1])
+        struct Refused: Error {}
+        #expect(throws: Refused.self) {
+            try batch.append(topic: try producer.topic(topicName), key: Array("lost".utf8)) { (_: inout [UInt8]) throws in throw Refused() }
+        }
+        batch.addHeader("topic", "parcels.events".utf8)
+        batch.addHeader("offset", decimal: 9_007_199_254_740_993)
+        batch.addHeader("zero", decimal: 0)
+        batch.addHeader("negative", decimal: -42)
+        batch.append(topic: try producer.topic(topicName), key: Array("k3".utf8), value: Array("v3".utf8), headers: [("own", [2])])
         try producer.send(batch)
         try producer.flush()
         let consumer = try KafkaConsumer(properties: try TestBroker.properties(["group.id": TestBroker.uniqueName("h")]))
@@ -156,14 +168,16 @@ struct ProduceConsumeTests {
                 copies.append((m.keyBytes, m.valueBytes, m.headers, m.timestampMs))
                 lookedUp += [m.header("reason"), m.header("bin"), m.header("empty"), m.header("absent"), m.header("reaso")]
             }
-        }, until: { copies.count == 2 })
-        try #require(copies.count == 2)
+        }, until: { copies.count == 3 })
+        try #require(copies.count == 3)
         #expect(copies[0].key == Array("the-key".utf8))
         #expect(copies[0].headers.map(\.name) == ["reason", "bin", "reason", "empty"])
         #expect(copies[0].headers[1].value == [0, 255, 7])
         #expect(lookedUp[0..<5] == [Array("second".utf8), [0, 255, 7], [], nil, nil])
         #expect(lookedUp[5..<10].allSatisfy { $0 == nil })
         #expect(copies[0].ts == 1_700_000_000_123)
-        #expect(copies[1].key == nil && copies[1].value == nil)
+        #expect(copies[1].key == nil && copies[1].value == nil && copies[1].headers.isEmpty)
+        #expect(copies[2].key == Array("k3".utf8) && copies[2].headers.map(\.name) == ["topic", "offset", "zero", "negative", "own"])
+        #expect(copies[2].headers.map { String(decoding: $0.value, as: UTF8.self) } == ["parcels.events", "9007199254740993", "0", "-42", "\u{2}"])
     }
 }
