@@ -132,6 +132,36 @@ struct EnrichmentTests {
         #expect(store.get("X") != nil)
     }
 
+    @Test("Join state: the binary format round-trips every field; state written as JSON before still decodes; a cut value is an error, not a default")
+    func joinStateFormat() throws {
+        let legacy = #"{"obs":{"weight_grams":1200,"origin_airport":"PVG","origin_country":null,"merchant_id":"M-10001","parcel_event_id":"evt-1","observed_at":"2026-11-27T10:00:00.000Z"},"decl":{"declaration_id":"26BE000000000001H7","lodged_at":"2026-11-27T09:00:00.000Z","regime":"H7","total_intrinsic_value_eur":23.4,"over_low_value_threshold":false},"events":["evt-1","evt-2"],"decls":{"26BE000000000001H7":"abc123"},"pending":[{"source":{"topic":"customs.declarations","partition":3,"offset":42},"lodged_at":"2026-11-27T09:00:00.000Z","record":{"a":[1,"x"]}}],"last":1764237600000}"#
+        let old = try JoinState.decode(Array(legacy.utf8))
+        #expect(old.observation == HubObservation(weightGrams: 1200, originAirport: "PVG", originCountry: nil, merchantID: "M-10001",
+                                                  parcelEventID: "evt-1", observedAt: Timestamp(rfc3339: "2026-11-27T10:00:00Z")!))
+        #expect(old.declaration?.totalIntrinsicValueEUR == Amount("23.4") && old.declaration?.overLowValueThreshold == false)
+        #expect(old.seenEvents == ["evt-1", "evt-2"] && old.seenDeclarations == ["26BE000000000001H7": "abc123"])
+        #expect(old.pending.map(\.record) == [Array(#"{"a":[1,"x"]}"#.utf8)] && old.pending.first?.provenance.offset == 42)
+        #expect(old.lastEventTime.millis == 1_764_237_600_000)
+
+        var state = old
+        state.declaration?.totalIntrinsicValueEUR = nil
+        state.declaration?.overLowValueThreshold = true
+        state.pending.append(.init(provenance: Provenance(topic: "t", partition: 0, offset: 0), lodgedAt: Timestamp(millis: -5), record: []))
+        for _ in 0..<70 { state.noteEvent("evt-" + String(repeating: "9", count: 20)) }
+        for s in [old, state, JoinState(lastEventTime: Timestamp(millis: 0))] {
+            let bytes = s.encode()
+            #expect(bytes.first == JoinState.binaryFormat && bytes.count == s.encodedSize && bytes.capacity < bytes.count + 32)
+            let back = try JoinState.decode(bytes)
+            #expect(back.observation == s.observation && back.declaration == s.declaration && back.seenEvents == s.seenEvents
+                    && back.seenDeclarations == s.seenDeclarations && back.lastEventTime == s.lastEventTime)
+            #expect(back.pending.map(\.record) == s.pending.map(\.record) && back.pending.map(\.provenance) == s.pending.map(\.provenance)
+                    && back.pending.map(\.lodgedAt) == s.pending.map(\.lodgedAt))
+            #expect(throws: DecodeError.self) { try JoinState.decode(Array(bytes.dropLast())) }
+        }
+        #expect(old.encode().count * 2 < legacy.utf8.count, "\(old.encode().count) bytes against \(legacy.utf8.count) as JSON")
+        #expect(throws: DecodeError.self) { try JoinState.decode([7, 0]) }
+    }
+
     @Test("Unknown airport, currency and HS code: still enriched, the unknowns marked and counted")
     func unknowns() throws {
         let h = harness()
