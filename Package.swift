@@ -78,7 +78,7 @@ let package = Package(
         // aggregation-worker: windowed trade flows, customs-risk aggregates, access activity, alerts.
         .target(name: "Aggregation", dependencies: ["WorkerRuntime", "Codec", "FleetConfig", "Catalogue"]),
         .executableTarget(name: "aggregation-worker", dependencies: ["Aggregation", "WorkerRuntime"]),
-        .testTarget(name: "AggregationTests", dependencies: ["Aggregation", "WorkerRuntime", "Codec", "TestSupport", "Sensitivity", "Generator", "Evaluation", "ReferenceData"]),
+        .testTarget(name: "AggregationTests", dependencies: ["Aggregation", "WorkerRuntime", "Codec", "TestSupport", "Sensitivity", "Generator", "Evaluation", "ReferenceData", "FleetConfig"]),
 
         // Synthetic hub traffic, deterministic for a seed.
         .target(name: "Generator", dependencies: ["Codec"]),

@@ -286,9 +286,9 @@ struct AlertRules: Sendable {
 
     /// The profile after a window: baselines (not from figures that raised an alert, nor from
     /// PII reads still inside the span of one that did), countries, off-hours share, hourly and
-    /// daily export totals.
-    /// `role`: the role's group across orgs, which says what kinds of data the role exports.
-    /// Returns the kinds this window exported that are unusual for the principal and its role.
+    /// daily export totals, kinds of data exported. `role`: the role's group across orgs, which
+    /// says what kinds the role exports. Returns the kinds this window exported that are unusual
+    /// for the principal and its role.
     @discardableResult
     func learn(_ window: Window, _ a: ActivityWindow, recent: TrailingCounts, fired: Set<AlertRule>,
                profile p: inout PrincipalProfile, peers: inout PeerGroup, role: PeerGroup? = nil) -> [String] {

@@ -57,6 +57,13 @@ public enum AggregationWorker {
             }
             return v
         }
+        func share(_ key: String) throws -> Double {
+            let v = try number(key)
+            guard v <= 1 else {
+                throw ConfigError(key: key, source: config.values[key]?.source, message: "expected a share between 0 and 1, got \(config.string(key))")
+            }
+            return v
+        }
         var alerts = AlertSettings()
         var enabled = Set<AlertRule>()
         for name in config.list("aggregation.alerts.rules") {
@@ -81,7 +88,7 @@ public enum AggregationWorker {
         alerts.flowMinPulls = Int64(config.int("aggregation.alerts.flow_min_pulls"))
         alerts.deniedMin = Int64(config.int("aggregation.alerts.denied_min"))
         alerts.offHoursMinEvents = Int64(config.int("aggregation.alerts.off_hours_min_events"))
-        alerts.offHoursMaxShare = try number("aggregation.alerts.off_hours_max_share")
+        alerts.offHoursMaxShare = try share("aggregation.alerts.off_hours_max_share")
         alerts.sessionGapMs = config.duration("aggregation.alerts.session_gap").wholeMilliseconds
         alerts.realertMs = config.duration("aggregation.alerts.realert_after").wholeMilliseconds
         alerts.offHoursMinSessions = Int64(config.int("aggregation.alerts.off_hours_min_sessions"))
@@ -92,7 +99,7 @@ public enum AggregationWorker {
         alerts.slowSigmas = try number("aggregation.alerts.slow_sigmas")
         alerts.slowMinDays = Int64(config.int("aggregation.alerts.slow_min_days"))
         alerts.slowUnusualMinRecords = Int64(config.int("aggregation.alerts.slow_unusual_min_records"))
-        alerts.usualKindShare = try number("aggregation.alerts.usual_kind_share")
+        alerts.usualKindShare = try share("aggregation.alerts.usual_kind_share")
         let grace = config.duration("aggregation.flows.grace")
         let flowSpec = WindowSpec(size: config.duration("aggregation.flows.window"), grace: grace)
         let riskSpec = WindowSpec(size: config.duration("aggregation.risk.window"), grace: grace)

@@ -1,5 +1,6 @@
 @testable import Aggregation
 import Codec
+import FleetConfig
 import Foundation
 import Testing
 import TestSupport
@@ -442,6 +443,18 @@ struct AlertTests {
         rig.send(Access(), at: day3 + 2 * 86_400_000 + 16 * 3_600_000)
         let days = rig.alerts.compactMap { ($0["window"] as? [String: Any])?["start"] as? String }
         #expect(days == ["2026-11-25T00:00:00.000Z", "2026-11-26T00:00:00.000Z"], "\(rig.alerts)")
+    }
+
+    @Test("A share setting over 1 is a configuration error that names its key")
+    func shareSettings() throws {
+        for key in ["aggregation.alerts.usual_kind_share", "aggregation.alerts.off_hours_max_share"] {
+            let env = ["CARGOWATCH_" + key.uppercased().replacingOccurrences(of: ".", with: "_"): "1.5"]
+            let config = try ConfigLoader.load(AggregationWorker.definition.spec, configFile: nil, environment: env)
+            let error = #expect(throws: ConfigError.self) {
+                try AggregationWorker.definition.tasks(config, RuntimeOptions(worker: AggregationWorker.name, config: config))
+            }
+            #expect(error?.key == key)
+        }
     }
 
     @Test("Configured rules only")
