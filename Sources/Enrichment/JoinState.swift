@@ -33,9 +33,9 @@ struct JoinState {
         var w = BinaryStateWriter()
         w.bytes.reserveCapacity(encodedSize)
         w.bytes.append(Self.binaryFormat)
-        w.bytes.append((observation != nil ? 1 : 0) | (declaration != nil ? 2 : 0))
+        w.varint((observation != nil ? 1 : 0) | (declaration != nil ? 2 : 0))
         func optional(_ s: String?) {
-            w.bytes.append(s == nil ? 0 : 1)
+            w.bool(s != nil)
             if let s { w.shortString(s) }
         }
         if let o = observation {
@@ -44,9 +44,9 @@ struct JoinState {
         }
         if let d = declaration {
             w.shortString(d.declarationID); w.signedVarint(d.lodgedAt.millis); w.shortString(d.regime)
-            w.bytes.append(d.totalIntrinsicValueEUR == nil ? 0 : 1)
+            w.bool(d.totalIntrinsicValueEUR != nil)
             if let v = d.totalIntrinsicValueEUR { w.signedVarint(v.micros) }
-            w.bytes.append(d.overLowValueThreshold.map { $0 ? 2 : 1 } ?? 0)
+            w.varint(d.overLowValueThreshold.map { $0 ? 2 : 1 } ?? 0)  // unknown, false, true
         }
         w.varint(UInt64(seenEvents.count)); for e in seenEvents { w.shortString(e) }
         w.varint(UInt64(seenDeclarations.count))

@@ -47,7 +47,6 @@ public struct BinaryStateReader {
     }
 }
 
-
 /// Variable-length integers (LEB128; signed ones zigzag-encoded) and length-prefixed strings and
 /// bytes: for values stored by the million, where 8 bytes per small number would double them.
 extension BinaryStateWriter {

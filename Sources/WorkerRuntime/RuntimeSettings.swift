@@ -36,8 +36,9 @@ public enum RuntimeSettings {
         ]
     }
 
-    /// What each consumer prefetches (queued.max.messages.kbytes), every worker alike. With the 100 ms fetch backoff (`consumerDefaults`), 8 MiB kept every worker
-    /// and the passthrough fed on the local broker, for 30-80 MiB less than librdkafka's 64 MiB;
+    /// What each consumer prefetches (queued.max.messages.kbytes), every worker alike. With the
+    /// 100 ms fetch backoff (`consumerDefaults`), 8 MiB kept every worker and the passthrough fed
+    /// on the local broker, for 30-80 MiB less than librdkafka's 64 MiB;
     /// 4 MiB halved the fast stages (BENCHMARKS.md, session 12).
     public static let defaultPrefetchKBytes = 8_192
 
